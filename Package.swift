@@ -1,0 +1,61 @@
+// swift-tools-version:6.1
+// LongReward for Swift: long-context reward scoring, preference data and DPO training.
+// Module graph (one way): CBLAS -> Kernels -> ... -> LongRewardCLI. See README.md and
+// DESIGN notes in the repository for the planned targets.
+import PackageDescription
+
+/// Numeric targets are compiled for the host CPU with full optimisation in release builds:
+/// without `-target-cpu`, SIMD code falls back to software FMA and runs ~13x slower.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native"]),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "LongReward",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "longreward", targets: ["LongRewardCLI"]),
+        .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Benchmarking", targets: ["Benchmarking"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "Kernels",
+            dependencies: ["CBLAS"],
+            swiftSettings: numericSettings
+        ),
+        .target(
+            name: "Benchmarking",
+            dependencies: ["Kernels"],
+            swiftSettings: numericSettings
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Kernels"],
+            path: "Sources/TestSupport"
+        ),
+        .executableTarget(
+            name: "LongRewardCLI",
+            dependencies: [
+                "Kernels", "Benchmarking",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "KernelsTests",
+            dependencies: ["Kernels", "TestSupport"],
+            swiftSettings: numericSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,102 @@
+// Matmul.swift: the one GEMM wrapper every kernel goes through, plus a naive reference.
+//
+// C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C, row-major, over OpenBLAS cblas_sgemm.
+// op(X) is X or X^T. Leading dimensions are the row strides of the matrices as stored, so a
+// head's slice of a [N, H, D] tensor is addressed in place (lda = H * D) with no copy.
+// Never call this with M = 1 (matrix-vector): OpenBLAS sgemm runs ~8x slower there than sgemv;
+// use `GEMM.multiplyVector` instead.
+
+import CBLAS
+
+/// Whether a GEMM operand is used as stored or transposed.
+public enum Transpose: Sendable {
+    /// Use the matrix as stored.
+    case none
+    /// Use the transpose of the stored matrix.
+    case transposed
+
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+}
+
+/// Single-precision matrix products over OpenBLAS.
+public enum GEMM {
+    /// `c[M, N] = alpha * op(a) * op(b) + beta * c`.
+    ///
+    /// Shapes (row-major): `op(a): [M, K]`, `op(b): [K, N]`, `c: [M, N]`. `a` is stored as
+    /// `[M, K]` (`lda >= K`) when `transA == .none`, else as `[K, M]` (`lda >= M`); likewise `b`.
+    /// - Parameters:
+    ///   - m: rows of `op(a)` and `c`.
+    ///   - n: columns of `op(b)` and `c`.
+    ///   - k: the contracted dimension.
+    ///   - lda, ldb, ldc: row strides of the stored matrices, in elements.
+    ///   - alpha: scale of the product.
+    ///   - beta: scale of the existing `c` (0 overwrites; `c` may then hold garbage, even NaN).
+    @inline(__always)
+    public static func multiply(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, transA: Transpose = .none,
+        b: UnsafePointer<Float>, ldb: Int, transB: Transpose = .none,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        alpha: Float = 1, beta: Float = 0
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative shape m=\(m) n=\(n) k=\(k)")
+        precondition(lda >= max(1, transA == .none ? k : m), "GEMM: lda \(lda) too small for m=\(m) k=\(k) \(transA)")
+        precondition(ldb >= max(1, transB == .none ? n : k), "GEMM: ldb \(ldb) too small for k=\(k) n=\(n) \(transB)")
+        precondition(ldc >= max(1, n), "GEMM: ldc \(ldc) < n=\(n)")
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            // Nothing to contract: c = beta * c (BLAS would do the same; spelled out for clarity).
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `y[M] = alpha * op(a) x + beta * y`, with `a` stored `[rows, cols]` (row stride `lda`).
+    /// `op(a)` is `[M, K]`; `x: [K]`, `y: [M]`.
+    @inline(__always)
+    public static func multiplyVector(
+        rows: Int, cols: Int, a: UnsafePointer<Float>, lda: Int, transA: Transpose = .none,
+        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0
+    ) {
+        precondition(lda >= max(1, cols), "GEMV: lda \(lda) < cols \(cols)")
+        if rows == 0 || cols == 0 { return }
+        cblas_sgemv(
+            CblasRowMajor, transA.cblas, Int32(rows), Int32(cols), alpha, a, Int32(lda), x, 1,
+            beta, y, 1)
+    }
+
+    /// The number of threads OpenBLAS uses for one call (process-wide setting).
+    ///
+    /// Kernels that parallelise themselves (attention) set this to 1 while they run their own
+    /// workers; a busy second core makes two BLAS threads lose more often than win.
+    public static var threadCount: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    /// Naive triple loop with the same contract as ``multiply(m:n:k:a:lda:transA:b:ldb:transB:c:ldc:alpha:beta:)``,
+    /// accumulating in Double. For tests.
+    public static func referenceMultiply(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, transA: Transpose = .none,
+        b: UnsafePointer<Float>, ldb: Int, transB: Transpose = .none,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        alpha: Float = 1, beta: Float = 0
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k {
+                    let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
+                    let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
+                    s += Double(av) * Double(bv)
+                }
+                let old = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+                c[i * ldc + j] = Float(Double(alpha) * s + old)
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct LongReward: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "longreward", abstract: "placeholder")
+}
