@@ -1,6 +1,18 @@
+// The `longreward` command: each subcommand lives in Commands/ and is a thin call into one
+// library function.
+
 import ArgumentParser
 
 @main
 struct LongReward: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "longreward", abstract: "placeholder")
+    static let configuration = CommandConfiguration(
+        commandName: "longreward",
+        abstract: "Long-context reward scoring, preference data and DPO training, offline by default.",
+        discussion: """
+            Embedded models (SmolLM2-135M-Instruct judge/policy, all-MiniLM-L6-v2 embedder) load from \
+            $LONGREWARD_HOME (default ~/.cache/longreward); `make setup` fetches them.
+            """,
+        version: "0.1.0",
+        subcommands: [BenchCommand.self]
+    )
 }
