@@ -18,8 +18,14 @@ func vexp(_ x: Vec) -> Vec {
     let log2e: Float = 1.442_695_040_888_963_4
     let ln2Hi: Float = 0.693_359_375
     let ln2Lo: Float = -2.121_944_400_546_905_8e-4
-    let xc = x.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.7))
-    let n = (xc * log2e).rounded(.toNearestOrEven)
+    // Clamp with compare + blend (SIMD `clamped` / `pointwiseMax` lower to lane-by-lane code).
+    var xc = x.replacing(with: -87.3, where: x .< -87.3)
+    xc.replace(with: 88.7, where: xc .> 88.7)
+    // n = round(x log2e) without a float->int conversion (Swift's generic SIMD conversion is
+    // scalar): adding 1.5 * 2^23 leaves round(x log2e) in the low mantissa bits.
+    let magic: Float = 12_582_912
+    let t = xc * log2e + magic
+    let n = t - magic
     var r = xc - n * ln2Hi
     r = r - n * ln2Lo
     // e^r = 1 + r + r^2 * P(r)
@@ -30,10 +36,15 @@ func vexp(_ x: Vec) -> Vec {
     p = p * r + 1.666_666_545_9e-1
     p = p * r + 5.000_000_120_1e-1
     let er = p * (r * r) + r + 1
-    let bits = (SIMD16<Int32>(n) &+ 127) &<< 23
-    let scale = unsafeBitCast(bits, to: Vec.self)
+    // 2^n: the integer n sits in t's low bits; move it into the exponent field.
+    let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((ni &+ 127) &<< 23, to: Vec.self)
     return (er * scale).replacing(with: 0, where: x .< -87.3)
 }
+
+/// Lane-wise maximum by compare + blend (NaN in `b` is ignored).
+@inline(__always) @usableFromInline
+func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .> a) }
 
 /// Scalar exp with the same algorithm (for tails and single values).
 @inline(__always) @usableFromInline
@@ -69,8 +80,8 @@ public enum VectorMath {
     public static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var m = Vec(repeating: -.infinity)
         var i = 0
-        while i + vecWidth <= n { m = pointwiseMax(m, loadVec(x + i)); i += vecWidth }
-        if i < n { m = pointwiseMax(m, loadPartial(x + i, n - i, fill: -.infinity)) }
+        while i + vecWidth <= n { m = vmax(m, loadVec(x + i)); i += vecWidth }
+        if i < n { m = vmax(m, loadPartial(x + i, n - i, fill: -.infinity)) }
         return m.max()
     }
 
