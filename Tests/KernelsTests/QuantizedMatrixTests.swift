@@ -1,0 +1,92 @@
+// QuantizedMatrix: repacked Q4_1 / Q8_0 blocks give exactly ggml's dequantised values, and both
+// product paths (straight from blocks for M <= 4, dequantised tiles + sgemm above) match a
+// Double reference.
+
+import Kernels
+import TestSupport
+import Testing
+
+/// Raw ggml blocks built from a seed, with their dequantised values computed from the layout
+/// as ggml-common.h defines it (independently of the repacking code).
+struct RawBlocks {
+    var bytes: [UInt8] = []
+    var values: [Float] = []
+
+    static func q4_1(rows: Int, cols: Int, seed: UInt64) -> RawBlocks {
+        var g = SeededGenerator(seed: seed)
+        var r = RawBlocks()
+        for _ in 0..<(rows * cols / 32) {
+            let d = Float16(g.uniform(0.05)), m = Float16(g.uniform(0.2))
+            let qs = (0..<16).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+            withUnsafeBytes(of: d) { r.bytes += $0 }
+            withUnsafeBytes(of: m) { r.bytes += $0 }
+            r.bytes += qs
+            let q = qs.map { $0 & 15 } + qs.map { $0 >> 4 }
+            r.values += q.map { Float($0) * Float(d) + Float(m) }
+        }
+        return r
+    }
+
+    static func q8_0(rows: Int, cols: Int, seed: UInt64) -> RawBlocks {
+        var g = SeededGenerator(seed: seed)
+        var r = RawBlocks()
+        for _ in 0..<(rows * cols / 32) {
+            let d = Float16(g.uniform(0.02))
+            let qs = (0..<32).map { _ in Int8(truncatingIfNeeded: g.next()) }
+            withUnsafeBytes(of: d) { r.bytes += $0 }
+            r.bytes += qs.map { UInt8(bitPattern: $0) }
+            r.values += qs.map { Float($0) * Float(d) }
+        }
+        return r
+    }
+}
+
+@Suite struct QuantizedMatrixTests {
+    static let shapes: [(String, Int, Int)] = [("q4_1", 5, 96), ("q4_1", 70, 576), ("q8_0", 5, 96), ("q8_0", 70, 576)]
+
+    func make(_ kind: String, _ n: Int, _ k: Int) -> (QuantizedMatrix, [Float]) {
+        let raw = kind == "q4_1" ? RawBlocks.q4_1(rows: n, cols: k, seed: 42) : RawBlocks.q8_0(rows: n, cols: k, seed: 42)
+        let m = raw.bytes.withUnsafeBytes { p in
+            kind == "q4_1" ? QuantizedMatrix(q4_1: p.baseAddress!, rows: n, cols: k) : QuantizedMatrix(q8_0: p.baseAddress!, rows: n, cols: k)
+        }
+        return (m, raw.values)
+    }
+
+    @Test(arguments: shapes)
+    func dequantizationIsExact(_ kind: String, _ n: Int, _ k: Int) {
+        let (m, values) = make(kind, n, k)
+        let out = FloatBuffer(count: n * k)
+        m.dequantizeRows(0..<n, into: out.pointer)
+        #expect(out.array == values)
+        let row = FloatBuffer(count: k)
+        m.dequantizeRows(3..<4, into: row.pointer)
+        #expect(row.array == Array(values[(3 * k)..<(4 * k)]))
+    }
+
+    /// Both product paths against a Double reference on the dequantised weights.
+    @Test(arguments: [1, 3, 4, 9])
+    func productMatchesReference(_ rowsOfX: Int) {
+        for (kind, n, k) in Self.shapes {
+            let (m, w) = make(kind, n, k)
+            let x = randomFloats(rowsOfX * k, seed: 7)
+            let y = FloatBuffer(count: rowsOfX * n)
+            m.multiply(x: x, rows: rowsOfX, y: y.pointer, threads: 2)
+            let ref = FloatBuffer(count: rowsOfX * n)
+            GEMM.referenceMultiply(m: rowsOfX, n: n, k: k, a: x, lda: k, b: w, ldb: k, transB: .transposed, c: ref.pointer, ldc: n)
+            let r = compareClose(y.array, ref.array, rtol: 1e-5, atol: 1e-5)
+            #expect(r.ok, "\(kind) \(n)x\(k) M=\(rowsOfX): \(r)")
+        }
+    }
+
+    @Test func float32LayoutMatches() {
+        let w = randomFloats(6 * 40, seed: 1)
+        let m = QuantizedMatrix(float: w, rows: 6, cols: 40)
+        for mRows in [2, 8] {
+            let x = randomFloats(mRows * 40, seed: 2)
+            let y = FloatBuffer(count: mRows * 6), ref = FloatBuffer(count: mRows * 6)
+            m.multiply(x: x, rows: mRows, y: y.pointer)
+            GEMM.referenceMultiply(m: mRows, n: 6, k: 40, a: x, lda: 40, b: w, ldb: 40, transB: .transposed, c: ref.pointer, ldc: 6)
+            #expect(compareClose(y.array, ref.array, rtol: 1e-5, atol: 1e-5).ok)
+        }
+    }
+}
