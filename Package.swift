@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "longreward", targets: ["LongRewardCLI"]),
         .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Models", targets: ["Models"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
     ],
     dependencies: [
@@ -32,6 +33,11 @@ let package = Package(
         .target(
             name: "Kernels",
             dependencies: ["CBLAS"],
+            swiftSettings: numericSettings
+        ),
+        .target(
+            name: "Models",
+            dependencies: ["Kernels"],
             swiftSettings: numericSettings
         ),
         .target(

@@ -1,0 +1,304 @@
+// Llama.swift: the Llama decoder (inference): prefill, KV cache, decode steps, logits and
+// log-probabilities of given tokens.
+// Port of the Llama architecture as llama.cpp's `llm_build_llama` and Hugging Face's
+// `LlamaForCausalLM` define it (pre-norm RMSNorm blocks, RoPE, grouped-query attention, SwiGLU
+// MLP, optional tied LM head); written from those descriptions, no code copied.
+//
+// Per layer, for the N new tokens x: [N, C]:
+//   h = RMSNorm(x) ; q = h Wq^T, k = h Wk^T, v = h Wv^T ; RoPE(q, k) ; cache k, v
+//   x += Attention(q, cache) Wo^T
+//   h = RMSNorm(x) ; x += (SiLU(h Wg^T) * (h Wu^T)) Wd^T
+// then RMSNorm(x) and the LM head (the token embedding when tied).
+// Names: N new tokens, P cached positions before them, C hidden, F FFN width, H / Hkv heads,
+// D head dim, V vocabulary.
+
+import Kernels
+
+/// Hyper-parameters of a Llama-family decoder.
+public struct LlamaConfiguration: Sendable, Equatable {
+    /// Transformer blocks.
+    public var layerCount: Int
+    /// Hidden size `C`.
+    public var hiddenSize: Int
+    /// FFN width `F`.
+    public var intermediateSize: Int
+    /// Query heads `H`.
+    public var headCount: Int
+    /// Key/value heads `Hkv`.
+    public var kvHeadCount: Int
+    /// Vocabulary size `V`.
+    public var vocabularySize: Int
+    /// Longest context the model was trained for.
+    public var contextLength: Int
+    /// RoPE base (theta).
+    public var ropeBase: Double
+    /// RMSNorm epsilon.
+    public var rmsNormEpsilon: Float
+    /// Which head-dimension elements RoPE pairs: adjacent for GGUF llama weights (the converter
+    /// permuted Q/K rows), halves for Hugging Face checkpoints.
+    public var ropeConvention: RoPE.Convention
+
+    /// Head dimension `D = C / H`.
+    public var headDim: Int { hiddenSize / headCount }
+
+    /// Creates a configuration.
+    public init(
+        layerCount: Int, hiddenSize: Int, intermediateSize: Int, headCount: Int, kvHeadCount: Int,
+        vocabularySize: Int, contextLength: Int, ropeBase: Double, rmsNormEpsilon: Float,
+        ropeConvention: RoPE.Convention
+    ) {
+        self.layerCount = layerCount
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.ropeBase = ropeBase
+        self.rmsNormEpsilon = rmsNormEpsilon
+        self.ropeConvention = ropeConvention
+    }
+}
+
+/// Weights of one transformer block.
+public struct LlamaLayerWeights: Sendable {
+    /// Pre-attention RMSNorm weight `[C]`.
+    public var attentionNorm: FloatBuffer
+    /// Projections `[H*D, C]`, `[Hkv*D, C]`, `[Hkv*D, C]`, output `[C, H*D]`.
+    public var query, key, value, output: QuantizedMatrix
+    /// Pre-FFN RMSNorm weight `[C]`.
+    public var ffnNorm: FloatBuffer
+    /// FFN `[F, C]`, `[F, C]`, `[C, F]`.
+    public var gate, up, down: QuantizedMatrix
+
+    /// Creates a block's weights.
+    public init(
+        attentionNorm: FloatBuffer, query: QuantizedMatrix, key: QuantizedMatrix, value: QuantizedMatrix,
+        output: QuantizedMatrix, ffnNorm: FloatBuffer, gate: QuantizedMatrix, up: QuantizedMatrix, down: QuantizedMatrix
+    ) {
+        self.attentionNorm = attentionNorm
+        self.query = query
+        self.key = key
+        self.value = value
+        self.output = output
+        self.ffnNorm = ffnNorm
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+}
+
+/// A key/value cache for one sequence: per layer `K, V: [capacity, Hkv, D]`.
+public final class KVCache: @unchecked Sendable {
+    /// Positions the cache can hold.
+    public let capacity: Int
+    /// Positions filled so far.
+    public internal(set) var count = 0
+    let keys: [FloatBuffer]
+    let values: [FloatBuffer]
+    let rowWidth: Int
+
+    /// Allocates a cache for `capacity` positions of a model with `configuration`.
+    public init(configuration c: LlamaConfiguration, capacity: Int) {
+        precondition(capacity >= 1, "KVCache: capacity must be positive")
+        self.capacity = capacity
+        rowWidth = c.kvHeadCount * c.headDim
+        keys = (0..<c.layerCount).map { _ in FloatBuffer(count: capacity * c.kvHeadCount * c.headDim) }
+        values = (0..<c.layerCount).map { _ in FloatBuffer(count: capacity * c.kvHeadCount * c.headDim) }
+    }
+
+    /// Forgets positions from `position` on (they will be overwritten).
+    public func truncate(to position: Int) {
+        precondition(position >= 0 && position <= count, "KVCache.truncate: \(position) outside 0...\(count)")
+        count = position
+    }
+
+    /// Copies the first `count` positions of `other` (a shared prompt prefix) into this cache.
+    public func copyPrefix(from other: KVCache, count n: Int) {
+        precondition(n <= other.count && n <= capacity && rowWidth == other.rowWidth, "KVCache.copyPrefix: \(n) positions do not fit")
+        for l in keys.indices {
+            keys[l].pointer.update(from: other.keys[l].pointer, count: n * rowWidth)
+            values[l].pointer.update(from: other.values[l].pointer, count: n * rowWidth)
+        }
+        count = n
+    }
+}
+
+/// A Llama decoder ready for inference.
+public final class LlamaModel: @unchecked Sendable {
+    /// Hyper-parameters.
+    public let configuration: LlamaConfiguration
+    /// Token embedding `[V, C]`.
+    public let tokenEmbedding: QuantizedMatrix
+    /// Blocks.
+    public let layers: [LlamaLayerWeights]
+    /// Final RMSNorm weight `[C]`.
+    public let outputNorm: FloatBuffer
+    /// LM head `[V, C]` (the token embedding when tied).
+    public let outputHead: QuantizedMatrix
+    /// Worker threads for matrix products and attention.
+    public var threads: Int
+    let rope: RoPE.Table
+
+    /// Assembles a model from its weights. Shapes are checked (programmer errors).
+    public init(
+        configuration c: LlamaConfiguration, tokenEmbedding: QuantizedMatrix, layers: [LlamaLayerWeights],
+        outputNorm: FloatBuffer, outputHead: QuantizedMatrix?, threads: Int = 1
+    ) {
+        let (C, D) = (c.hiddenSize, c.headDim)
+        precondition(layers.count == c.layerCount, "LlamaModel: \(layers.count) layers, configuration says \(c.layerCount)")
+        precondition(tokenEmbedding.rows == c.vocabularySize && tokenEmbedding.cols == C, "LlamaModel: token embedding [\(tokenEmbedding.rows), \(tokenEmbedding.cols)] vs [V=\(c.vocabularySize), C=\(C)]")
+        for (i, l) in layers.enumerated() {
+            precondition(l.query.rows == c.headCount * D && l.query.cols == C, "LlamaModel: layer \(i) q shape")
+            precondition(l.key.rows == c.kvHeadCount * D && l.value.rows == c.kvHeadCount * D, "LlamaModel: layer \(i) k/v shape")
+            precondition(l.output.rows == C && l.gate.rows == c.intermediateSize && l.down.cols == c.intermediateSize, "LlamaModel: layer \(i) shapes")
+        }
+        configuration = c
+        self.tokenEmbedding = tokenEmbedding
+        self.layers = layers
+        self.outputNorm = outputNorm
+        self.outputHead = outputHead ?? tokenEmbedding
+        self.threads = threads
+        rope = RoPE.Table(maxPositions: c.contextLength, headDim: D, base: c.ropeBase)
+    }
+
+    /// A fresh cache sized for `capacity` positions (at most the context length).
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength))
+    }
+
+    // MARK: - Forward
+
+    /// Runs `tokens` through the decoder after the positions already in `cache`, appends their
+    /// keys and values to it, and returns the final-normed hidden states `[N, C]`.
+    /// - Precondition: `cache.count + tokens.count <= cache.capacity`; every id is in `0..<V`.
+    public func forward(tokens: [Int32], cache: KVCache) -> FloatBuffer {
+        forward(batch: [tokens], caches: [cache])[0]
+    }
+
+    /// Several sequences at once: each `batch[s]` continues `caches[s]`. Matrix products run on
+    /// all new tokens together; attention runs per sequence (the decode path when a sequence
+    /// adds few tokens). Returns each sequence's final-normed hidden states `[N_s, C]`.
+    public func forward(batch: [[Int32]], caches: [KVCache]) -> [FloatBuffer] {
+        precondition(batch.count == caches.count, "LlamaModel.forward: \(batch.count) sequences, \(caches.count) caches")
+        let c = configuration
+        let (C, F, H, Hkv, D) = (c.hiddenSize, c.intermediateSize, c.headCount, c.kvHeadCount, c.headDim)
+        let counts = batch.map(\.count)
+        let N = counts.reduce(0, +)
+        var starts: [Int] = []  // first row of each sequence in the stacked activations
+        var acc = 0
+        for n in counts { starts.append(acc); acc += n }
+        for (s, cache) in caches.enumerated() {
+            precondition(cache.count + counts[s] <= cache.capacity, "LlamaModel.forward: sequence \(s) needs \(cache.count + counts[s]) positions, cache holds \(cache.capacity)")
+        }
+        if N == 0 { return batch.map { _ in FloatBuffer(count: 0) } }
+
+        // Embedding lookup (dequantised rows of the token table) and positions.
+        let x = FloatBuffer(count: N * C)
+        var positions = [Int32](repeating: 0, count: N)
+        for (s, tokens) in batch.enumerated() {
+            for (i, t) in tokens.enumerated() {
+                precondition(t >= 0 && Int(t) < c.vocabularySize, "LlamaModel.forward: token id \(t) outside 0..<\(c.vocabularySize)")
+                tokenEmbedding.dequantizeRows(Int(t)..<(Int(t) + 1), into: x.pointer + (starts[s] + i) * C)
+                positions[starts[s] + i] = Int32(caches[s].count + i)
+            }
+        }
+        let h = FloatBuffer(count: N * C), rstd = FloatBuffer(count: N)
+        let q = FloatBuffer(count: N * H * D), k = FloatBuffer(count: N * Hkv * D), v = FloatBuffer(count: N * Hkv * D)
+        let attn = FloatBuffer(count: N * H * D), proj = FloatBuffer(count: N * C)
+        let gate = FloatBuffer(count: N * F), up = FloatBuffer(count: N * F)
+        let lse = FloatBuffer(count: H * (counts.max() ?? 0))
+
+        for (l, w) in layers.enumerated() {
+            // Attention block.
+            RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.attentionNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
+            w.query.multiply(x: h.pointer, rows: N, y: q.pointer, threads: threads)
+            w.key.multiply(x: h.pointer, rows: N, y: k.pointer, threads: threads)
+            w.value.multiply(x: h.pointer, rows: N, y: v.pointer, threads: threads)
+            positions.withUnsafeBufferPointer { pos in
+                RoPE.forward(x: q.pointer, positions: pos.baseAddress!, table: rope, N: N, H: H, D: D, convention: c.ropeConvention)
+                RoPE.forward(x: k.pointer, positions: pos.baseAddress!, table: rope, N: N, H: Hkv, D: D, convention: c.ropeConvention)
+            }
+            for (s, cache) in caches.enumerated() where counts[s] > 0 {
+                let (n, p, r0) = (counts[s], cache.count, starts[s])
+                let row = Hkv * D
+                (cache.keys[l].pointer + p * row).update(from: k.pointer + r0 * row, count: n * row)
+                (cache.values[l].pointer + p * row).update(from: v.pointer + r0 * row, count: n * row)
+                let shape = AttentionShape(queryLength: n, keyLength: p + n, heads: H, kvHeads: Hkv, headDim: D)
+                let (qs, os) = (q.pointer + r0 * H * D, attn.pointer + r0 * H * D)
+                if n <= 4 {
+                    Attention.decode(out: os, lse: lse.pointer, q: qs, k: cache.keys[l].pointer, v: cache.values[l].pointer, shape: shape, mask: .causal, threads: threads)
+                } else {
+                    Attention.forward(out: os, lse: lse.pointer, q: qs, k: cache.keys[l].pointer, v: cache.values[l].pointer, shape: shape, mask: .causal, threads: threads)
+                }
+            }
+            w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads)
+            VectorMath.add(proj.pointer, into: x.pointer, N * C)
+
+            // FFN block.
+            RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.ffnNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
+            w.gate.multiply(x: h.pointer, rows: N, y: gate.pointer, threads: threads)
+            w.up.multiply(x: h.pointer, rows: N, y: up.pointer, threads: threads)
+            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, N: N, F: F)
+            w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads)
+            VectorMath.add(proj.pointer, into: x.pointer, N * C)
+        }
+        for (s, cache) in caches.enumerated() { cache.count += counts[s] }
+        RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: outputNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
+        return (0..<batch.count).map { s in
+            let out = FloatBuffer(count: counts[s] * C)
+            out.pointer.update(from: h.pointer + starts[s] * C, count: counts[s] * C)
+            return out
+        }
+    }
+
+    // MARK: - Logits and log-probabilities
+
+    /// Logits `[rows, V]` of hidden states `[rows, C]` (overwrites `out`).
+    public func logits(hidden: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        outputHead.multiply(x: hidden, rows: rows, y: out, threads: threads)
+    }
+
+    /// Calls `body(row, logits)` for each row of `hidden: [rows, C]`, computing the logits 64
+    /// rows at a time so that `rows x V` floats are never held at once.
+    public func forEachLogitRow(hidden: FloatBuffer, rows: Int, _ body: (Int, UnsafePointer<Float>) -> Void) {
+        let (C, V) = (configuration.hiddenSize, configuration.vocabularySize)
+        let chunk = 64
+        let buf = FloatBuffer(count: min(rows, chunk) * V)
+        var r0 = 0
+        while r0 < rows {
+            let n = min(chunk, rows - r0)
+            logits(hidden: hidden.pointer + r0 * C, rows: n, into: buf.pointer)
+            for i in 0..<n { body(r0 + i, buf.pointer + i * V) }
+            r0 += n
+        }
+    }
+
+    /// Log-probabilities of `continuation` after `prompt`: one prefill over both, then
+    /// `log p(continuation[i] | prompt, continuation[..<i])` for each token.
+    /// - Returns: per-token log-probabilities (`continuation.count` values).
+    public func logProbabilities(prompt: [Int32], continuation: [Int32]) -> [Float] {
+        precondition(!prompt.isEmpty, "LlamaModel.logProbabilities: the prompt must not be empty")
+        if continuation.isEmpty { return [] }
+        let cache = makeCache(capacity: prompt.count + continuation.count)
+        let hidden = forward(tokens: prompt + continuation, cache: cache)
+        // Rows prompt.count - 1 ..< end - 1 predict the continuation tokens.
+        let C = configuration.hiddenSize, V = configuration.vocabularySize
+        let rows = continuation.count
+        let sub = FloatBuffer(count: rows * C)
+        sub.pointer.update(from: hidden.pointer + (prompt.count - 1) * C, count: rows * C)
+        var out = [Float](repeating: 0, count: rows)
+        forEachLogitRow(hidden: sub, rows: rows) { i, z in
+            let m = VectorMath.max(z, V)
+            let lse = m + logf(VectorMath.sumExpShift(z, V, shift: m))
+            out[i] = z[Int(continuation[i])] - lse
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
