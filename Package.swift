@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "longreward", targets: ["LongRewardCLI"]),
         .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
     ],
@@ -35,9 +36,10 @@ let package = Package(
             dependencies: ["CBLAS"],
             swiftSettings: numericSettings
         ),
+        .target(name: "Tokenizers"),
         .target(
             name: "Models",
-            dependencies: ["Kernels"],
+            dependencies: ["Kernels", "Tokenizers"],
             swiftSettings: numericSettings
         ),
         .target(
@@ -56,6 +58,11 @@ let package = Package(
                 "Kernels", "Benchmarking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .testTarget(
+            name: "TokenizersTests",
+            dependencies: ["Tokenizers", "TestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "KernelsTests",
