@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "longreward", targets: ["LongRewardCLI"]),
         .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
@@ -36,10 +37,15 @@ let package = Package(
             dependencies: ["CBLAS"],
             swiftSettings: numericSettings
         ),
-        .target(name: "Tokenizers"),
+        .target(
+            name: "Formats",
+            dependencies: ["Kernels"],
+            swiftSettings: numericSettings
+        ),
+        .target(name: "Tokenizers", dependencies: ["Formats"]),
         .target(
             name: "Models",
-            dependencies: ["Kernels", "Tokenizers"],
+            dependencies: ["Kernels", "Formats", "Tokenizers"],
             swiftSettings: numericSettings
         ),
         .target(
@@ -60,9 +66,20 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FormatsTests",
+            dependencies: ["Formats", "TestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "TestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "ModelsTests",
+            dependencies: ["Models", "Kernels", "TestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: numericSettings
         ),
         .testTarget(
             name: "KernelsTests",

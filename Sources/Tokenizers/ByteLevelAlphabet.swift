@@ -5,9 +5,9 @@
 /// Printable Latin-1 bytes (`!`...`~`, `¡`...`¬`, `®`...`ÿ`) map to the same code point; the other
 /// 68 bytes map, in increasing byte order, to U+0100, U+0101, ... (so a space, byte 0x20, is `Ġ`,
 /// U+0120, and a newline is `Ċ`).
-enum ByteLevelAlphabet {
+public enum ByteLevelAlphabet {
     /// `scalarForByte[b]` is the character standing for byte `b`.
-    static let scalarForByte: [Unicode.Scalar] = {
+    public static let scalarForByte: [Unicode.Scalar] = {
         var table = [Unicode.Scalar](repeating: "\0", count: 256)
         var next: UInt32 = 256
         for byte in 0..<256 {
@@ -24,7 +24,7 @@ enum ByteLevelAlphabet {
     }()
 
     /// The byte a character stands for, or `nil` when it is not part of the alphabet.
-    static func byte(for scalar: Unicode.Scalar) -> UInt8? {
+    public static func byte(for scalar: Unicode.Scalar) -> UInt8? {
         let value = scalar.value
         if value < 256 {
             let byte = UInt8(value)
@@ -43,7 +43,7 @@ enum ByteLevelAlphabet {
     }()
 
     /// The byte-level spelling of raw bytes (what a vocabulary piece looks like).
-    static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         var result = String.UnicodeScalarView()
         for byte in bytes { result.append(scalarForByte[Int(byte)]) }
         return String(result)
@@ -51,7 +51,7 @@ enum ByteLevelAlphabet {
 
     /// The raw bytes a byte-level piece stands for. Characters outside the alphabet (which a
     /// well-formed vocabulary never contains) are kept as their own UTF-8 bytes.
-    static func decode(_ piece: String) -> [UInt8] {
+    public static func decode(_ piece: String) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(piece.unicodeScalars.count)
         for scalar in piece.unicodeScalars {

@@ -43,7 +43,7 @@ public struct Detokenizer: Sendable {
 
     /// Length of the longest prefix that does not end inside an unfinished UTF-8 sequence.
     /// Invalid bytes count as complete (they decode to U+FFFD right away).
-    static func completePrefixLength(_ bytes: [UInt8]) -> Int {
+    public static func completePrefixLength(_ bytes: [UInt8]) -> Int {
         let count = bytes.count
         var index = count - 1
         // Find the last non-continuation byte among the final four.

@@ -1,7 +1,7 @@
 // BPETokenizerTests.swift: SmolLM2 byte-level BPE against llama.cpp's token ids.
 
 import Testing
-@testable import Tokenizers
+import Tokenizers
 
 @Suite("BPETokenizer (SmolLM2)")
 struct BPETokenizerTests {

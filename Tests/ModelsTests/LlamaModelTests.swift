@@ -1,0 +1,106 @@
+// SmolLM2 in Swift against the float64 reference forward pass and greedy decode.
+
+import Foundation
+import Kernels
+import Models
+import Testing
+
+@Suite(.serialized) struct LlamaModelTests {
+    /// The tokenizer read from the GGUF gives llama.cpp's ids for all four reference texts.
+    @Test(arguments: Fixtures.logits)
+    func tokenizerMatchesLlamaCpp(_ g: LogitGolden) throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        #expect(lm.tokenizer.encode(g.text, parseSpecial: g.parse_special) == g.token_ids)
+    }
+
+    /// At every position: our argmax equals the float64 argmax at >= 99.5% of positions, and
+    /// our log-probability of the reference top-1 token is within 0.01 nats of the float64
+    /// value at the median and 0.05 at the worst position.
+    @Test(arguments: Fixtures.logits)
+    func logitsMatchFloat64Reference(_ g: LogitGolden) throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let m = lm.model
+        let V = m.configuration.vocabularySize
+        let hidden = m.forward(tokens: g.token_ids, cache: m.makeCache(capacity: g.token_ids.count))
+        var agree = 0
+        var errors: [Double] = []
+        m.forEachLogitRow(hidden: hidden, rows: g.token_ids.count) { i, z in
+            if Sampler.argmax(z, count: V) == g.top1_id[i] { agree += 1 }
+            let mx = VectorMath.max(z, V)
+            let lse = Double(mx) + log(Double(VectorMath.sumExpShift(z, V, shift: mx)))
+            let ours = Double(z[Int(g.top1_id[i])]) - lse
+            errors.append(abs(ours - (g.top1_logit[i] - g.lse[i])))
+        }
+        errors.sort()
+        let agreement = Double(agree) / Double(g.token_ids.count)
+        let median = errors[errors.count / 2], worst = errors.last!
+        #expect(agreement >= 0.995, "\(g.name): argmax agreement \(agreement)")
+        #expect(median <= 0.01, "\(g.name): median top-1 log-prob error \(median)")
+        #expect(worst <= 0.05, "\(g.name): worst top-1 log-prob error \(worst)")
+    }
+
+    /// Greedy decoding of the judge prompt (KV cache, decode path) equals the float64 greedy
+    /// decode for 64 tokens; a divergence is allowed only right after a near-tie (top-2 gap < 0.01).
+    @Test func greedyDecodeMatchesFloat64() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let g = Fixtures.greedy
+        let out = lm.generate(prompts: [g.prompt_token_ids], parameters: [GenerationParameters(maxTokens: g.generated_ids.count)])[0]
+        let ours = out.tokens
+        let firstDiff = (0..<min(ours.count, g.generated_ids.count)).first { ours[$0] != g.generated_ids[$0] } ?? min(ours.count, g.generated_ids.count)
+        if firstDiff < g.generated_ids.count {
+            #expect(g.top2_logit_gaps[firstDiff] < 0.01, "diverged at step \(firstDiff) where the top-2 gap is \(g.top2_logit_gaps[firstDiff]); ours \(ours.prefix(firstDiff + 1)), reference \(g.generated_ids.prefix(firstDiff + 1))")
+        }
+        #expect(ours.count == g.generated_ids.count || out.stopReason == .endOfTurn)
+    }
+
+    /// Log-probabilities from one prefill equal those from feeding the continuation one token at
+    /// a time through the KV cache (decode path), and generating several sequences together
+    /// gives the same greedy tokens as generating each alone.
+    @Test func cacheAndBatchingAreConsistent() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let m = lm.model
+        let V = m.configuration.vocabularySize, C = m.configuration.hiddenSize
+        let prompt = lm.encodePrompt(lm.chatPrompt([.user("Name a primary colour.")]))
+        let cont = lm.tokenizer.encode("Red is a primary colour.")
+        let full = m.logProbabilities(prompt: prompt, continuation: cont)
+        let cache = m.makeCache(capacity: prompt.count + cont.count)
+        var h = m.forward(tokens: prompt, cache: cache)
+        var last = h.pointer + (prompt.count - 1) * C
+        let z = FloatBuffer(count: V)
+        var incremental: [Float] = []
+        for t in cont {
+            m.logits(hidden: last, rows: 1, into: z.pointer)
+            let mx = VectorMath.max(z.pointer, V)
+            incremental.append(z[Int(t)] - mx - logf(VectorMath.sumExpShift(z.pointer, V, shift: mx)))
+            h = m.forward(tokens: [t], cache: cache)
+            last = h.pointer
+        }
+        #expect(zip(full, incremental).allSatisfy { abs($0 - $1) < 2e-3 }, "\(full) vs \(incremental)")
+
+        let prompts = ["What is 2+2?", "Say hello.", "Name a fruit."].map { lm.encodePrompt(lm.chatPrompt([.user($0)])) }
+        let p = GenerationParameters(maxTokens: 12)
+        let together = lm.generate(prompts: prompts, parameters: Array(repeating: p, count: 3)).map(\.tokens)
+        let alone = prompts.map { lm.generate(prompts: [$0], parameters: [p])[0].tokens }
+        #expect(together == alone)
+    }
+
+    /// Seeded sampling is reproducible, and stop strings cut the text.
+    @Test func samplingIsSeededAndStopsOnStrings() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let prompt = lm.chatPrompt([.user("Write a short poem about the sea.")])
+        let p = GenerationParameters(maxTokens: 24, sampling: SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95, seed: 7))
+        let a = lm.generate(prompt: prompt, parameters: p), b = lm.generate(prompt: prompt, parameters: p)
+        #expect(a.tokens == b.tokens)
+        var q = p
+        q.sampling.seed = 8
+        #expect(lm.generate(prompt: prompt, parameters: q).tokens != a.tokens)
+        let words = a.text.split(separator: " ")
+        if words.count > 3 {
+            var s = p
+            s.stopStrings = [String(words[2])]
+            let cut = lm.generate(prompt: prompt, parameters: s)
+            #expect(cut.stopReason == .stopString)
+            #expect(!cut.text.contains(String(words[2])))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+// Shared fixtures for the model tests: the real model files from $LONGREWARD_HOME (installed by
+// `make setup`; a missing file fails the tests with that instruction) and the golden values
+// derived by scripts/make-model-fixtures.py.
+
+import Foundation
+import Models
+import Testing
+
+/// One prompt's golden forward pass (float64 reference).
+struct LogitGolden: Decodable, Sendable, CustomStringConvertible {
+    let name: String
+    let text: String
+    let parse_special: Bool
+    let token_ids: [Int32]
+    let top1_id: [Int32]
+    let top1_logit: [Double]
+    let lse: [Double]
+    var description: String { name }
+}
+
+struct GreedyGolden: Decodable {
+    let prompt_token_ids: [Int32]
+    let generated_ids: [Int32]
+    let top2_logit_gaps: [Double]
+}
+
+struct MiniLMGolden: Decodable {
+    let texts: [String]
+    let token_ids: [[Int32]]
+    let embeddings: [[Double]]
+}
+
+enum Fixtures {
+    static func load<T: Decodable>(_ name: String, as: T.Type) -> T {
+        let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!
+        return try! JSONDecoder().decode(T.self, from: Data(contentsOf: url))
+    }
+    static let logits = load("smollm2-logits.json", as: [LogitGolden].self)
+    static let greedy = load("smollm2-greedy-fp64.json", as: GreedyGolden.self)
+    static let minilm = load("minilm-embeddings.json", as: MiniLMGolden.self)
+}
+
+/// The embedded SmolLM2, loaded once for all tests (2 threads).
+let sharedLanguageModel: Result<LanguageModel, any Error> = Result { try LanguageModel.load(threads: 2) }
+
+/// The embedded MiniLM, loaded once.
+let sharedEncoder: Result<BERTEncoder, any Error> = Result { try BERTEncoder(folder: try ModelLocator.encoder(), threads: 2) }
+
+/// The loaded model, or a recorded failure that says to run `make setup`.
+func requireModel<T>(_ r: Result<T, any Error>) -> T? {
+    switch r {
+    case .success(let m): return m
+    case .failure(let e):
+        Issue.record("model unavailable (run `make setup`): \(e)")
+        return nil
+    }
+}
