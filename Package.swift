@@ -50,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "Benchmarking",
-            dependencies: ["Kernels"],
+            dependencies: ["Kernels", "Models"],
             swiftSettings: numericSettings
         ),
         .target(
@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "LongRewardCLI",
             dependencies: [
-                "Kernels", "Benchmarking",
+                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -32,9 +32,7 @@ public enum SiLU {
     ///   - count: number of elements; must be >= 0.
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
         precondition(count >= 0, "SiLU.forward: count must be >= 0, got \(count)")
-        for i in 0..<count {
-            out[i] = x[i] * sigmoid(x[i])
-        }
+        VectorMath.map(x, out, count) { $0 * vsigmoid($0) }
     }
 
     /// `dout: [count]`, `x: [count]`; `dx: [count]`.
@@ -80,9 +78,7 @@ public enum GELU {
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
         precondition(count >= 0, "GELU.forward: count must be >= 0, got \(count)")
         let invSqrt2: Float = 0.70710678118654752
-        for i in 0..<count {
-            out[i] = 0.5 * x[i] * (1 + Foundation.erf(x[i] * invSqrt2))
-        }
+        VectorMath.map(x, out, count) { 0.5 * $0 * (1 + verf($0 * invSqrt2)) }
     }
 
     /// `dout: [count]`, `x: [count]`; `dx: [count]`.
@@ -138,9 +134,17 @@ public enum SwiGLU {
         N: Int, F: Int
     ) {
         precondition(N >= 0 && F >= 0, "SwiGLU.forward: need N >= 0 and F >= 0, got N=\(N) F=\(F)")
-        for i in 0..<(N * F) {
+        var i = 0
+        let n = N * F
+        while i + vecWidth <= n {
+            let g = loadVec(gate + i)
+            storeVec(g * vsigmoid(g) * loadVec(up + i), out + i)
+            i += vecWidth
+        }
+        while i < n {
             let g = gate[i]
             out[i] = g * sigmoid(g) * up[i]
+            i += 1
         }
     }
 

@@ -631,24 +631,27 @@ public enum Attention {
                         let src = qP.pointer + ((b * Nq + t) * H + g * G) * D
                         for c in 0..<(G * D) { Qp[t * G * D + c] = src[c] * sc }
                     }
+                    let kBase = kP.pointer + ((b * Nk + k0) * Hkv + g) * D
+                    let vBase = vP.pointer + ((b * Nk + k0) * Hkv + g) * D
+                    // Never read keys past the last one any row may see (padding may hold anything).
+                    let n = min(k1, vis.end(forPosition: offset + Nq - 1)) - k0
+                    if n <= 0 {
+                        m.update(repeating: -.infinity, count: rows)
+                        l.update(repeating: 0, count: rows)
+                        return
+                    }
                     for r in 0..<rows {
                         let p = offset + r / G
                         let row = S + r * chunk
-                        let qr = Qp + r * D
-                        let end = max(k0, min(k1, vis.end(forPosition: p)))
-                        for j in k0..<end {
-                            row[j - k0] = vis.visible(key: j, position: p)
-                                ? VectorMath.dot(qr, kP.pointer + ((b * Nk + j) * Hkv + g) * D, D) : -.infinity
-                        }
-                        if end < k1 { (row + (end - k0)).update(repeating: -.infinity, count: k1 - end) }
-                        let mr = VectorMath.max(row, k1 - k0)
+                        // scores = K_chunk q_r  (sgemv over the strided cache rows), then mask.
+                        GEMM.multiplyVector(rows: n, cols: D, a: kBase, lda: Hkv * D, x: Qp + r * D, y: row)
+                        maskRow(row, keys: k0, count: n, position: p, vis)
+                        let mr = VectorMath.max(row, n)
                         m[r] = mr
                         if mr == -.infinity { l[r] = 0; continue }
-                        l[r] = VectorMath.expShiftSum(row, k1 - k0, shift: mr)
-                        let orow = O + r * D
-                        for j in k0..<end where row[j - k0] != 0 {
-                            VectorMath.axpy(row[j - k0], vP.pointer + ((b * Nk + j) * Hkv + g) * D, orow, D)
-                        }
+                        l[r] = VectorMath.expShiftSum(row, n, shift: mr)
+                        // O_r = V_chunk^T p_r
+                        GEMM.multiplyVector(rows: n, cols: D, a: vBase, lda: Hkv * D, transA: .transposed, x: row, y: O + r * D)
                     }
                 },
                 teardown: { _ in })

@@ -268,19 +268,29 @@ public final class QuantizedMatrix: @unchecked Sendable {
             for r in range {
                 for i in 0..<M {
                     let xi = x + i * Kp
-                    var acc = Vec(repeating: 0)
+                    // Four independent accumulators (one per 32-block of a group) so the FMAs
+                    // do not wait on each other.
+                    var acc0 = Vec(repeating: 0), acc1 = Vec(repeating: 0), acc2 = Vec(repeating: 0), acc3 = Vec(repeating: 0)
+                    let dr = d + r * bpr
                     for g in 0..<groups {
                         let w = P[r * groups + g]
                         let xg = xi + g * 128
-                        for b in 0..<4 {
-                            // sum over one 32-block of q * x, then scaled by d
-                            var s = q4Nibbles(w, UInt32(2 * b)) * loadVec(xg + 32 * b)
-                            s.addProduct(q4Nibbles(w, UInt32(2 * b + 1)), loadVec(xg + 32 * b + 16))
-                            acc.addProduct(s, Vec(repeating: d[r * bpr + g * 4 + b]))
-                        }
+                        // per 32-block: (sum of q * x) scaled by d
+                        var s0 = q4Nibbles(w, 0) * loadVec(xg)
+                        s0.addProduct(q4Nibbles(w, 1), loadVec(xg + 16))
+                        var s1 = q4Nibbles(w, 2) * loadVec(xg + 32)
+                        s1.addProduct(q4Nibbles(w, 3), loadVec(xg + 48))
+                        var s2 = q4Nibbles(w, 4) * loadVec(xg + 64)
+                        s2.addProduct(q4Nibbles(w, 5), loadVec(xg + 80))
+                        var s3 = q4Nibbles(w, 6) * loadVec(xg + 96)
+                        s3.addProduct(q4Nibbles(w, 7), loadVec(xg + 112))
+                        acc0.addProduct(s0, Vec(repeating: dr[g * 4]))
+                        acc1.addProduct(s1, Vec(repeating: dr[g * 4 + 1]))
+                        acc2.addProduct(s2, Vec(repeating: dr[g * 4 + 2]))
+                        acc3.addProduct(s3, Vec(repeating: dr[g * 4 + 3]))
                     }
                     // + sum_b m_b * sum(x over block b)
-                    y[i * N + r] = acc.sum() + VectorMath.dot(m + r * bpr, xSums + i * bpr, bpr)
+                    y[i * N + r] = ((acc0 + acc1) + (acc2 + acc3)).sum() + VectorMath.dot(m + r * bpr, xSums + i * bpr, bpr)
                 }
             }
         case .q8_0:

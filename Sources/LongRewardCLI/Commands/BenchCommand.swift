@@ -3,12 +3,13 @@
 import ArgumentParser
 import Benchmarking
 import Foundation
+import Models
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure kernels and models on this machine.",
-        subcommands: [BenchAttentionCommand.self]
+        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self]
     )
 }
 
@@ -56,6 +57,57 @@ struct BenchAttentionCommand: AsyncParsableCommand {
             print(try Console.json(report))
         } else {
             print(AttentionBenchmark.table(report))
+        }
+    }
+}
+
+struct BenchModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Decoder throughput: prefill of 512 tokens and 128 greedy decode steps, tokens/s.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() async throws {
+        Console.status("loading model")
+        let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
+        Console.status("prefill 512 + decode 128 with \(modelOptions.threads) thread(s)")
+        let r = ModelBenchmark.decoder(lm, threads: modelOptions.threads)
+        Console.clearStatus()
+        if json {
+            print(try Console.json(r))
+        } else {
+            print(String(format: "threads %d: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d steps), peak RSS %.0f MiB",
+                         r.threads, r.prefillTokensPerSecond, r.promptTokens, r.decodeTokensPerSecond, r.decodeTokens,
+                         Double(r.peakRSSBytes) / 1_048_576))
+        }
+    }
+}
+
+struct BenchEmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Encoder throughput: 512 texts of about 200 words, batch 32, sentences/s.")
+
+    @OptionGroup var encoderOptions: EncoderOptions
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() async throws {
+        Console.status("loading encoder")
+        let enc = try BERTEncoder(folder: try ModelLocator.encoder(encoderOptions.model), threads: encoderOptions.threads)
+        Console.status("embedding 512 texts with \(encoderOptions.threads) thread(s)")
+        let r = ModelBenchmark.encoder(enc, threads: encoderOptions.threads)
+        Console.clearStatus()
+        if json {
+            print(try Console.json(r))
+        } else {
+            print(String(format: "threads %d: %.1f sentences/s (%d texts, %.0f tokens each on average), peak RSS %.0f MiB",
+                         r.threads, r.sentencesPerSecond, r.texts, r.meanTokens, Double(r.peakRSSBytes) / 1_048_576))
         }
     }
 }
