@@ -22,8 +22,15 @@ test: setup
 	$(SWIFT) test -c release
 
 demo: setup
+	@echo "== the embedded judge (SmolLM2-135M-Instruct, Q4_1) answering and rating =="
+	$(BIN) generate --chat --max-tokens 96 --prompt "In two sentences, why do long documents make reward scoring hard?"
+	$(BIN) logprobs --chat --prompt "What is the capital of France?" --continuation "The capital of France is Paris."
+	@echo "== the embedded embedder (all-MiniLM-L6-v2): first values of two embeddings =="
+	$(BIN) embed --text "The pump station failed in March." --text "A storm damaged the valves." | cut -c1-120
+	@echo "== throughput on this machine =="
+	$(BIN) bench model --threads 1
+	$(BIN) bench embed --threads 2
 	$(BIN) bench attention --lengths 1024,4096,8192 --threads 1
-	$(BIN) bench attention --lengths 1024,4096,8192 --threads 2
 
 bench: setup
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
