@@ -17,6 +17,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Kernels", package: "LongReward"),
                 .product(name: "Benchmarking", package: "LongReward"),
+                .product(name: "Models", package: "LongReward"),
             ],
             path: "Benchmarks/KernelBenchmarks",
             swiftSettings: [.unsafeFlags(["-target-cpu", "native"])],

@@ -4,6 +4,7 @@
 import Benchmark
 import Benchmarking
 import Kernels
+import Models
 
 /// Causal GQA attention in SmolLM2's shape (9 query heads, 3 KV heads, head dim 64).
 private func attentionBuffers(_ n: Int) -> (AttentionShape, [FloatBuffer]) {
@@ -16,6 +17,7 @@ private func attentionBuffers(_ n: Int) -> (AttentionShape, [FloatBuffer]) {
 }
 
 let benchmarks: @Sendable () -> Void = {
+    modelBenchmarks()
     let config = Benchmark.Configuration(
         metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds,
         maxDuration: .seconds(20), maxIterations: 5)
@@ -46,6 +48,37 @@ let benchmarks: @Sendable () -> Void = {
                                        lse: b[4].pointer, shape: shape, mask: .causal, threads: threads)
                 }
             }
+        }
+    }
+}
+
+// MARK: - Models (need `make setup`'s model files)
+
+let modelBenchmarks: @Sendable () -> Void = {
+    let config = Benchmark.Configuration(
+        metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, maxDuration: .seconds(30), maxIterations: 5)
+    for threads in [1, 2] {
+        Benchmark("SmolLM2 prefill 512 tokens threads=\(threads)", configuration: config) { benchmark in
+            let lm = try LanguageModel.load(threads: threads)
+            let ids = Array(lm.tokenizer.encode(ModelBenchmark.fillerText(words: 1024)).prefix(512))
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(lm.model.forward(tokens: ids, cache: lm.model.makeCache(capacity: 512)))
+            }
+        }
+        Benchmark("SmolLM2 decode 128 tokens threads=\(threads)", configuration: config) { benchmark in
+            let lm = try LanguageModel.load(threads: threads)
+            let prompt = lm.encodePrompt(lm.chatPrompt([.user("Describe a water pumping station.")]))
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(lm.generate(prompts: [prompt], parameters: [GenerationParameters(maxTokens: 128)]))
+            }
+        }
+        Benchmark("MiniLM 512 texts x 200 words batch 32 threads=\(threads)", configuration: config) { benchmark in
+            let enc = try BERTEncoder(folder: try ModelLocator.encoder(), threads: threads)
+            let ids = (0..<512).map { enc.tokenizer.encode(ModelBenchmark.fillerText(words: 200, seed: UInt64($0) + 1)) }
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(enc.embed(tokenIDs: ids)) }
         }
     }
 }
