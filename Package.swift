@@ -82,6 +82,10 @@ let package = Package(
             swiftSettings: numericSettings
         ),
         .testTarget(
+            name: "LongRewardCLITests",
+            dependencies: ["LongRewardCLI"]
+        ),
+        .testTarget(
             name: "KernelsTests",
             dependencies: ["Kernels", "TestSupport"],
             swiftSettings: numericSettings
