@@ -1,7 +1,11 @@
 // swift-tools-version:6.1
 // Benchmarks for LongReward, kept out of the main package so `swift test` never builds
 // ordo-one/benchmark (several minutes on two cores). Run with `make bench`.
+import Foundation
 import PackageDescription
+
+/// SwiftPM names a path dependency after its folder, which differs between checkouts.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let package = Package(
     name: "LongRewardBenchmarks",
@@ -15,9 +19,9 @@ let package = Package(
             name: "KernelBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "Kernels", package: "LongReward"),
-                .product(name: "Benchmarking", package: "LongReward"),
-                .product(name: "Models", package: "LongReward"),
+                .product(name: "Kernels", package: root),
+                .product(name: "Benchmarking", package: root),
+                .product(name: "Models", package: root),
             ],
             path: "Benchmarks/KernelBenchmarks",
             swiftSettings: [.unsafeFlags(["-target-cpu", "native"])],
