@@ -55,7 +55,7 @@ struct GenerateCommand: AsyncParsableCommand {
         let out = lm.generate(prompt: text, parameters: params) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
         }
-        print("")
+        FileHandle.standardOutput.write(Data("\n".utf8))
         Console.status("[\(out.promptTokens) prompt tokens, \(out.tokens.count) generated, stop: \(out.stopReason.rawValue)]")
     }
 }
