@@ -405,8 +405,7 @@ public enum Attention {
                             lseAt.pointee = -.infinity
                         }
                     }
-                },
-                teardown: { _ in })
+                })
         }
     }
 
@@ -566,8 +565,7 @@ public enum Attention {
                             VectorMath.add(dVa + jj * D, into: dvP.pointer + o, D)
                         }
                     }
-                },
-                teardown: { _ in })
+                })
         }
     }
 
@@ -653,8 +651,7 @@ public enum Attention {
                         // O_r = V_chunk^T p_r
                         GEMM.multiplyVector(rows: n, cols: D, a: vBase, lda: Hkv * D, transA: .transposed, x: row, y: O + r * D)
                     }
-                },
-                teardown: { _ in })
+                })
         }
         // Merge the chunks of each row: M = max m_c, l = sum l_c e^(m_c - M), O = sum O_c e^(m_c - M) / l.
         for bg in 0..<(B * Hkv) {

@@ -10,6 +10,8 @@
 // Names: N rows (tokens), C hidden size, V vocabulary. Layout row-major:
 //   hidden: [N, C]   weight: [V, C] (a tied embedding table is used as is)   targets: [N]
 
+import Foundation
+
 /// Fused LM head + per-token log-probabilities of target tokens (forward and backward).
 public enum LMHeadCrossEntropy {
 
@@ -39,8 +41,7 @@ public enum LMHeadCrossEntropy {
                 let z = logits.pointer + r * V
                 let t = Int(targets[n0 + r])
                 precondition(t < V, "LMHeadCrossEntropy: target \(t) at row \(n0 + r) outside vocabulary \(V)")
-                let m = VectorMath.max(z, V)
-                let l = m + logf(VectorMath.sumExpShift(z, V, shift: m))
+                let l = VectorMath.logSumExp(z, V)
                 lse[n0 + r] = l
                 logprobs[n0 + r] = t < 0 ? 0 : z[t] - l
             }
@@ -112,9 +113,3 @@ public enum LMHeadCrossEntropy {
         return (lp, lse)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

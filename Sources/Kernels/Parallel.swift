@@ -42,13 +42,12 @@ struct SendablePointer<T>: @unchecked Sendable {
 
 enum Parallel {
     /// Runs `body(worker, task)` for every task in `0..<tasks` on up to `threads` workers.
-    /// Each worker first calls `setup(worker)` once (allocate its workspace there) and
-    /// `teardown` at the end. Tasks are handed out in increasing order.
+    /// Each worker first calls `setup(worker)` once (allocate its workspace there).
+    /// Tasks are handed out in increasing order.
     static func forEachTask<W>(
         threads: Int, tasks: Int,
         setup: @Sendable (Int) -> W,
-        body: @Sendable (inout W, Int) -> Void,
-        teardown: @Sendable (inout W) -> Void
+        body: @Sendable (inout W, Int) -> Void
     ) {
         if tasks == 0 { return }
         let workers = max(1, min(threads, tasks))
@@ -61,7 +60,6 @@ enum Parallel {
                 if t >= tasks { break }
                 body(&workspace, t)
             }
-            teardown(&workspace)
         }
     }
 }

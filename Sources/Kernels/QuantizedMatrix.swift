@@ -233,8 +233,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 body: { _, t in
                     let r0 = t * chunk, r1 = min(N, r0 + chunk)
                     self.decodeRows(r0..<r1, x: xs.pointer, xSums: sums.pointer, M: M, y: yP.pointer)
-                },
-                teardown: { _ in })
+                })
             return
         }
         let tile = 256
@@ -250,8 +249,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 GEMM.multiply(
                     m: M, n: r1 - r0, k: K, a: xP.pointer, lda: K, b: scratch.pointer, ldb: K, transB: .transposed,
                     c: yP.pointer + r0, ldc: N)
-            },
-            teardown: { _ in })
+            })
     }
 
     /// Straight-from-blocks product for output rows `range` and `M <= 4` padded x rows.

@@ -6,6 +6,8 @@
 // e^r (Cephes expf coefficients) and 2^n built in the exponent bits. Max relative error ~2 ulp.
 // Inputs below -87.3 (including -inf, the masking value) give exactly 0.
 
+import Foundation
+
 /// Lanes per vector in the kernels' SIMD loops.
 public typealias Vec = SIMD16<Float>
 
@@ -131,6 +133,14 @@ public enum VectorMath {
         while i + vecWidth <= n { s += vexp(loadVec(x + i) - shift); i += vecWidth }
         if i < n { s += vexp(loadPartial(x + i, n - i, fill: -.infinity) - shift) }
         return s.sum()
+    }
+
+    /// `log(sum_i exp(x[i]))`, computed stably as `max + log(sum exp(x - max))`; `-inf` for `n == 0`.
+    @inline(__always)
+    public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let m = max(x, n)
+        if m == -.infinity { return m }
+        return m + Foundation.log(sumExpShift(x, n, shift: m))
     }
 
     /// `sum_i x[i] * y[i]`.

@@ -289,16 +289,8 @@ public final class LlamaModel: @unchecked Sendable {
         sub.pointer.update(from: hidden.pointer + (prompt.count - 1) * C, count: rows * C)
         var out = [Float](repeating: 0, count: rows)
         forEachLogitRow(hidden: sub, rows: rows) { i, z in
-            let m = VectorMath.max(z, V)
-            let lse = m + logf(VectorMath.sumExpShift(z, V, shift: m))
-            out[i] = z[Int(continuation[i])] - lse
+            out[i] = z[Int(continuation[i])] - VectorMath.logSumExp(z, V)
         }
         return out
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

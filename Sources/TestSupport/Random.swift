@@ -1,19 +1,16 @@
 // Random.swift: seeded, platform-independent random numbers for test data.
 
-/// SplitMix64: a tiny seeded generator whose sequence is the same on every platform and run.
+import Kernels
+
+/// Kernels' SplitMix64 with a helper for uniform floats; the same seed always yields the same sequence.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var base: SplitMix64
 
     /// Creates a generator; the same seed always yields the same sequence.
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { base = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 { base.next() }
 
     /// A uniform float in `[-scale, scale)`.
     public mutating func uniform(_ scale: Float = 1) -> Float {

@@ -26,9 +26,7 @@ import Testing
         var errors: [Double] = []
         m.forEachLogitRow(hidden: hidden, rows: g.token_ids.count) { i, z in
             if Sampler.argmax(z, count: V) == g.top1_id[i] { agree += 1 }
-            let mx = VectorMath.max(z, V)
-            let lse = Double(mx) + log(Double(VectorMath.sumExpShift(z, V, shift: mx)))
-            let ours = Double(z[Int(g.top1_id[i])]) - lse
+            let ours = Double(z[Int(g.top1_id[i])]) - Double(VectorMath.logSumExp(z, V))
             errors.append(abs(ours - (g.top1_logit[i] - g.lse[i])))
         }
         errors.sort()
@@ -70,8 +68,7 @@ import Testing
         var incremental: [Float] = []
         for t in cont {
             m.logits(hidden: last, rows: 1, into: z.pointer)
-            let mx = VectorMath.max(z.pointer, V)
-            incremental.append(z[Int(t)] - mx - logf(VectorMath.sumExpShift(z.pointer, V, shift: mx)))
+            incremental.append(z[Int(t)] - VectorMath.logSumExp(z.pointer, V))
             h = m.forward(tokens: [t], cache: cache)
             last = h.pointer
         }
