@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
+        .library(name: "Store", targets: ["Store"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,6 +54,13 @@ let package = Package(
             dependencies: ["Kernels", "Models"],
             swiftSettings: numericSettings
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Sources/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "Store", dependencies: ["CSQLite", "Formats"]),
         .target(
             name: "TestSupport",
             dependencies: ["Kernels"],
@@ -84,6 +92,10 @@ let package = Package(
         .testTarget(
             name: "LongRewardCLITests",
             dependencies: ["LongRewardCLI"]
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["Store", "Formats"]
         ),
         .testTarget(
             name: "KernelsTests",
