@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
         .library(name: "Store", targets: ["Store"]),
+        .library(name: "Retrieval", targets: ["Retrieval"]),
+        .library(name: "Judges", targets: ["Judges"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -61,6 +63,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "Store", dependencies: ["CSQLite", "Formats"]),
+        .target(name: "Retrieval", dependencies: ["Models", "Tokenizers"]),
+        .target(name: "Judges", dependencies: ["Models", "Tokenizers", "Formats"]),
         .target(
             name: "TestSupport",
             dependencies: ["Kernels"],

@@ -143,7 +143,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// Generates one continuation of `prompt` (a rendered prompt; special tokens parsed).
     /// - Parameter onText: called with each newly completed piece of text (streaming).
     public func generate(prompt: String, parameters: GenerationParameters, onText: ((String) -> Void)? = nil) -> Generation {
-        generate(prompts: [encodePrompt(prompt)], parameters: [parameters]) { _, text in onText?(text) }[0]
+        generate(prompts: [encodePrompt(prompt)], parameters: [parameters], prefixes: nil) { _, text in onText?(text) }[0]
     }
 
     /// Generates continuations of several prompts at once: each is prefilled on its own, then all
@@ -152,10 +152,15 @@ public final class LanguageModel: @unchecked Sendable {
     ///   - prompts: token ids per sequence.
     ///   - parameters: one per sequence (sampling seeds usually differ).
     ///   - onText: called with `(sequence, new text)` as text completes.
+    ///   - prefixes: optional per sequence: a cache already holding the first `count` tokens of
+    ///     that prompt (a fixed rubric prefix); those positions are copied, not recomputed. The
+    ///     caller guarantees the cached tokens equal `prompt[0..<count]` (see `PrefixCache`).
     public func generate(
-        prompts: [[Int32]], parameters: [GenerationParameters], onText: ((Int, String) -> Void)? = nil
+        prompts: [[Int32]], parameters: [GenerationParameters], prefixes: [KVCache?]? = nil,
+        onText: ((Int, String) -> Void)? = nil
     ) -> [Generation] {
         precondition(prompts.count == parameters.count, "generate: \(prompts.count) prompts, \(parameters.count) parameter sets")
+        precondition(prefixes == nil || prefixes!.count == prompts.count, "generate: one prefix slot per prompt")
         let ctx = model.configuration.contextLength
         let V = model.configuration.vocabularySize
         var states = zip(prompts, parameters).map { prompt, p in
@@ -173,8 +178,15 @@ public final class LanguageModel: @unchecked Sendable {
                 states[s].finish(.contextFull)
                 continue
             }
-            let hidden = model.forward(tokens: prompt, cache: states[s].cache)
-            model.logits(hidden: hidden.pointer + (prompt.count - 1) * model.configuration.hiddenSize, rows: 1, into: logits.pointer + s * V)
+            // Reuse a cached prefix, always leaving at least one token to compute the logits from.
+            var start = 0
+            if let prefix = prefixes?[s] ?? nil, prefix.count > 0 {
+                start = min(prefix.count, prompt.count - 1)
+                states[s].cache.copyPrefix(from: prefix, count: start)
+            }
+            let rest = Array(prompt[start...])
+            let hidden = model.forward(tokens: rest, cache: states[s].cache)
+            model.logits(hidden: hidden.pointer + (rest.count - 1) * model.configuration.hiddenSize, rows: 1, into: logits.pointer + s * V)
             step(&states[s], logits: logits.pointer + s * V, sequence: s, onText: onText)
         }
         // Decode all live sequences together.

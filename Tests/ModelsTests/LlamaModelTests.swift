@@ -81,6 +81,27 @@ import Testing
         #expect(together == alone)
     }
 
+    /// A prefilled prefix copied from a PrefixCache gives the same greedy tokens as a full prefill,
+    /// and the cache keeps one entry per distinct prefix.
+    @Test func prefixCacheReuseMatchesFullPrefill() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let fixed: [ChatMessage] = [.system("Rate answers from 0 to 10."), .user("Q: 1+1? A: 2"), .assistant("Correct. [[10]]")]
+        let prefix = lm.encodePrompt(lm.chatPrompt(fixed, addGenerationPrompt: false))
+        let cache = PrefixCache(model: lm.model, capacity: 2)
+        let p = GenerationParameters(maxTokens: 16)
+        for question in ["Q: 2+2? A: 5", "Q: capital of France? A: Paris"] {
+            let prompt = lm.encodePrompt(lm.chatPrompt(fixed + [.user(question)]))
+            let state = try #require(cache.state(for: prefix, prompt: prompt))
+            #expect(state.count == prefix.count)
+            let reused = lm.generate(prompts: [prompt], parameters: [p], prefixes: [state])[0]
+            let full = lm.generate(prompts: [prompt], parameters: [p])[0]
+            #expect(reused.tokens == full.tokens, "\(reused.text) vs \(full.text)")
+        }
+        #expect(cache.count == 1)
+        // A prompt that does not start with the prefix gets no state.
+        #expect(cache.state(for: prefix, prompt: lm.encodePrompt("unrelated")) == nil)
+    }
+
     /// Seeded sampling is reproducible, and stop strings cut the text.
     @Test func samplingIsSeededAndStopsOnStrings() throws {
         guard let lm = requireModel(sharedLanguageModel) else { return }

@@ -1,0 +1,172 @@
+// Rubric.swift: judge prompts loaded from `Rubrics/<id>/` (data, never Swift literals).
+
+import Formats
+import Foundation
+import Tokenizers
+
+/// How a rubric's output is parsed.
+public enum ParseMode: String, Sendable, Codable {
+    /// The last `[[n]]`, clamped to 0...10.
+    case rating
+    /// `<statement>...</statement>` items, or `[[NO STATEMENTS]]`.
+    case statements
+    /// The last `[[Fully]]`, `[[Partially]]` or `[[No]]`.
+    case support
+    /// `- fact` lines, or `[[NONE]]`.
+    case extract
+}
+
+/// One rubric: fixed instructions, few-shot examples and a per-call template.
+public struct Rubric: Sendable {
+    /// Stable id (the folder name).
+    public let id: String
+    /// Bumped whenever the text changes meaning.
+    public let version: Int
+    /// What the rubric judges.
+    public let description: String
+    /// The placeholders `user.md` uses.
+    public let placeholders: [String]
+    /// Output parser.
+    public let parse: ParseMode
+    /// Completion budget.
+    public let maxTokens: Int
+    /// Fixed instructions (the system message).
+    public let system: String
+    /// The per-call user message, with `{{placeholder}}` markers.
+    public let userTemplate: String
+    /// Few-shot examples: placeholder values and the ideal output.
+    public let examples: [(inputs: [String: String], output: String)]
+    /// SHA-256 over every file's bytes: a changed prompt never reuses a cached verdict.
+    public let contentHash: String
+
+    /// Number of leading messages that are the same for every call (system + example turns):
+    /// the prefix a local judge keeps prefilled.
+    public var fixedMessageCount: Int { 1 + 2 * examples.count }
+
+    /// Loads `folder` (rubric.json, system.md, user.md, optional examples.jsonl).
+    public init(folder: String) throws {
+        func read(_ name: String, optional: Bool = false) throws -> Data? {
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                if optional { return nil }
+                throw JudgeError.invalidRubric(path: folder, reason: "missing \(name)")
+            }
+            return data
+        }
+        let metaData = try read("rubric.json")!
+        guard let meta = try? JSONSerialization.jsonObject(with: metaData) as? [String: Any] else {
+            throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "not a JSON object")
+        }
+        guard let id = meta["id"] as? String, !id.isEmpty else {
+            throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "missing string field 'id'")
+        }
+        guard let version = meta["version"] as? Int else {
+            throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "missing integer field 'version'")
+        }
+        guard let parseName = meta["parse"] as? String, let parse = ParseMode(rawValue: parseName) else {
+            throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "field 'parse' must be rating, statements, support or extract")
+        }
+        let placeholders = meta["placeholders"] as? [String] ?? []
+        let systemData = try read("system.md")!, userData = try read("user.md")!
+        let exampleData = try read("examples.jsonl", optional: true) ?? Data()
+        let user = String(decoding: userData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        for name in placeholders where !user.contains("{{\(name)}}") {
+            throw JudgeError.invalidRubric(path: folder + "/user.md", reason: "placeholder {{\(name)}} is declared but not used")
+        }
+        var examples: [(inputs: [String: String], output: String)] = []
+        for (n, line) in exampleData.split(separator: UInt8(ascii: "\n")).enumerated() where !line.allSatisfy({ $0 == 32 || $0 == 13 }) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                let inputs = object["inputs"] as? [String: String], let output = object["output"] as? String
+            else {
+                throw JudgeError.invalidRubric(path: "\(folder)/examples.jsonl:\(n + 1)", reason: "expected {\"inputs\": {...strings}, \"output\": string}")
+            }
+            for name in placeholders where inputs[name] == nil {
+                throw JudgeError.invalidRubric(path: "\(folder)/examples.jsonl:\(n + 1)", reason: "no value for placeholder '\(name)'")
+            }
+            examples.append((inputs, output))
+        }
+        self.id = id
+        self.version = version
+        self.description = meta["description"] as? String ?? ""
+        self.placeholders = placeholders
+        self.parse = parse
+        self.maxTokens = meta["max_tokens"] as? Int ?? 512
+        self.system = String(decoding: systemData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        self.userTemplate = user
+        self.examples = examples
+        self.contentHash = SHA256.hex(Array(metaData) + Array(systemData) + Array(userData) + Array(exampleData))
+    }
+
+    /// Fills the user template; every declared placeholder needs a value.
+    public func renderUser(_ values: [String: String]) throws -> String {
+        var text = userTemplate
+        for name in placeholders {
+            guard let value = values[name] else { throw JudgeError.missingPlaceholder(rubric: id, name: name) }
+            text = text.replacingOccurrences(of: "{{\(name)}}", with: value)
+        }
+        return text
+    }
+
+    /// The full conversation for one call: system, example turns, then the filled user message.
+    /// The first `fixedMessageCount` messages never change between calls.
+    public func messages(_ values: [String: String]) throws -> [ChatMessage] {
+        var out: [ChatMessage] = [.system(system)]
+        for example in examples {
+            out.append(.user(try renderUser(example.inputs)))
+            out.append(.assistant(example.output))
+        }
+        out.append(.user(try renderUser(values)))
+        return out
+    }
+}
+
+/// The rubrics of one folder, by id.
+public struct RubricLibrary: Sendable {
+    /// The folder they came from.
+    public let folder: String
+    /// Rubrics by id.
+    public let rubrics: [String: Rubric]
+
+    /// The ids the scorer needs.
+    public static let required = ["helpfulness", "logic", "statements", "support", "extract", "completeness"]
+
+    /// Loads every subfolder holding a rubric.json.
+    public init(folder: String) throws {
+        self.folder = folder
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var rubrics: [String: Rubric] = [:]
+        for entry in entries.sorted() {
+            let path = (folder as NSString).appendingPathComponent(entry)
+            guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("rubric.json")) else { continue }
+            let rubric = try Rubric(folder: path)
+            rubrics[rubric.id] = rubric
+        }
+        self.rubrics = rubrics
+    }
+
+    /// The rubric with this id.
+    public func rubric(_ id: String) throws -> Rubric {
+        guard let rubric = rubrics[id] else { throw JudgeError.unknownRubric(id: id, folder: folder) }
+        return rubric
+    }
+
+    /// Finds the Rubrics folder: `explicit`, `$LONGREWARD_RUBRICS`, the source tree the binary was
+    /// built in (`<bin>/../../Rubrics`), an install prefix (`<bin>/../share/longreward/Rubrics`),
+    /// then `./Rubrics`.
+    public static func locate(_ explicit: String? = nil) throws -> String {
+        if let explicit { return explicit }
+        var tried: [String] = []
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["LONGREWARD_RUBRICS"], !env.isEmpty { candidates.append(env) }
+        let binary = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(binary.appendingPathComponent("../../Rubrics").standardized.path)
+        candidates.append(binary.appendingPathComponent("../../../Rubrics").standardized.path)
+        candidates.append(binary.appendingPathComponent("../share/longreward/Rubrics").standardized.path)
+        candidates.append(FileManager.default.currentDirectoryPath + "/Rubrics")
+        for candidate in candidates {
+            tried.append(candidate)
+            if FileManager.default.fileExists(atPath: candidate + "/helpfulness/rubric.json") { return candidate }
+        }
+        throw JudgeError.rubricsNotFound(tried: tried)
+    }
+}

@@ -1,0 +1,123 @@
+// Verdict.swift: parsing judge outputs into verdicts.
+
+/// A support label for one statement, with its faithfulness value.
+public enum SupportLabel: String, Sendable, Codable, CaseIterable {
+    case fully = "Fully"
+    case partially = "Partially"
+    case no = "No"
+
+    /// 1, 0.5 or 0.
+    public var value: Double {
+        switch self {
+        case .fully: return 1
+        case .partially: return 0.5
+        case .no: return 0
+        }
+    }
+}
+
+/// A parsed judge output.
+public enum Verdict: Sendable, Equatable {
+    /// A 0-10 rating; `raw` is the number as written (may lie outside 0...10).
+    case rating(Double, raw: Double)
+    /// Factual statements (empty: the judge said the answer has none).
+    case statements([String])
+    /// Support for one statement.
+    case support(SupportLabel)
+    /// Relevant facts from a chunk (empty: nothing relevant).
+    case extract([String])
+
+    /// A compact text form for the store's `parsed_value`.
+    public var stored: String {
+        switch self {
+        case .rating(let v, let raw): return raw == v ? formatNumber(v) : "\(formatNumber(v)) (raw \(formatNumber(raw)))"
+        case .statements(let s): return s.isEmpty ? "[[NO STATEMENTS]]" : s.map { "<statement>\($0)</statement>" }.joined(separator: "\n")
+        case .support(let label): return label.rawValue
+        case .extract(let facts): return facts.isEmpty ? "[[NONE]]" : facts.map { "- " + $0 }.joined(separator: "\n")
+        }
+    }
+}
+
+private func formatNumber(_ v: Double) -> String {
+    v == v.rounded() ? String(Int(v)) : String(v)
+}
+
+/// Parses judge outputs by mode; nil means unparseable (the caller retries).
+public enum VerdictParser {
+    /// Parses `text` according to `mode`.
+    public static func parse(_ text: String, mode: ParseMode) -> Verdict? {
+        switch mode {
+        case .rating: return rating(text)
+        case .statements: return statements(text)
+        case .support: return support(text)
+        case .extract: return extract(text)
+        }
+    }
+
+    /// The contents of every `[[...]]` in order.
+    public static func bracketed(_ text: String) -> [String] {
+        var out: [String] = []
+        var rest = text[...]
+        while let open = rest.range(of: "[[") {
+            guard let close = rest[open.upperBound...].range(of: "]]") else { break }
+            out.append(String(rest[open.upperBound..<close.lowerBound]))
+            rest = rest[close.upperBound...]
+        }
+        return out
+    }
+
+    /// The last `[[n]]` holding a number, clamped to 0...10.
+    public static func rating(_ text: String) -> Verdict? {
+        for inner in bracketed(text).reversed() {
+            let trimmed = inner.trimmingCharacters(in: .whitespaces)
+            if let raw = Double(trimmed), raw.isFinite {
+                return .rating(min(10, max(0, raw)), raw: raw)
+            }
+        }
+        return nil
+    }
+
+    /// `<statement>` items; `[[NO STATEMENTS]]` alone means none. An unclosed last item (a
+    /// truncated output) is dropped.
+    public static func statements(_ text: String) -> Verdict? {
+        var items: [String] = []
+        var rest = text[...]
+        while let open = rest.range(of: "<statement>") {
+            guard let close = rest[open.upperBound...].range(of: "</statement>") else { break }
+            let body = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            if !body.isEmpty { items.append(body) }
+            rest = rest[close.upperBound...]
+        }
+        if !items.isEmpty { return .statements(items) }
+        if bracketed(text).contains(where: { $0.trimmingCharacters(in: .whitespaces).uppercased() == "NO STATEMENTS" }) {
+            return .statements([])
+        }
+        return nil
+    }
+
+    /// The last `[[Fully]]`, `[[Partially]]` or `[[No...]]` (case-insensitive; "No support" counts).
+    public static func support(_ text: String) -> Verdict? {
+        for inner in bracketed(text).reversed() {
+            let word = inner.trimmingCharacters(in: .whitespaces).lowercased()
+            if word.hasPrefix("fully") { return .support(.fully) }
+            if word.hasPrefix("partially") { return .support(.partially) }
+            if word == "no" || word.hasPrefix("no ") || word.hasPrefix("not") { return .support(.no) }
+        }
+        return nil
+    }
+
+    /// `- ` or `* ` lines; `[[NONE]]` without bullet lines means nothing relevant. Prose without
+    /// bullets is kept line by line (small judges often skip the bullets); empty output is unparseable.
+    public static func extract(_ text: String) -> Verdict? {
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let bullets = lines.compactMap { line -> String? in
+            guard line.hasPrefix("- ") || line.hasPrefix("* ") else { return nil }
+            let fact = line.dropFirst(2).trimmingCharacters(in: .whitespaces)
+            return fact.isEmpty ? nil : fact
+        }
+        if !bullets.isEmpty { return .extract(bullets) }
+        if bracketed(text).contains(where: { $0.trimmingCharacters(in: .whitespaces).uppercased() == "NONE" }) { return .extract([]) }
+        let prose = lines.filter { !$0.hasPrefix("[[") }
+        return prose.isEmpty ? nil : .extract(prose)
+    }
+}
