@@ -24,6 +24,8 @@ let package = Package(
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Judges", targets: ["Judges"]),
+        .library(name: "Scoring", targets: ["Scoring"]),
+        .library(name: "OpenAICompatible", targets: ["OpenAICompatible"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "Benchmarking",
-            dependencies: ["Kernels", "Models"],
+            dependencies: ["Kernels", "Models", "OpenAICompatible", "LoopbackServer"],
             swiftSettings: numericSettings
         ),
         .systemLibrary(
@@ -63,8 +65,20 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "Store", dependencies: ["CSQLite", "Formats"]),
-        .target(name: "Retrieval", dependencies: ["Models", "Tokenizers"]),
-        .target(name: "Judges", dependencies: ["Models", "Tokenizers", "Formats"]),
+        // C API over Debian's static libfaiss 1.7.3 (apt: libfaiss-dev), which ships no C API.
+        // FAISS's HNSW header includes <omp.h>, which Swift's clang lacks: use GCC's.
+        .target(
+            name: "CFaissShim",
+            cxxSettings: [.unsafeFlags(["-idirafter", "/usr/lib/gcc/x86_64-linux-gnu/12/include"])],
+            linkerSettings: [
+                .linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("gomp"), .linkedLibrary("m"),
+            ]
+        ),
+        .target(name: "OpenAICompatible"),
+        .target(name: "LoopbackServer"),
+        .target(name: "Retrieval", dependencies: ["CFaissShim", "Models", "Tokenizers", "OpenAICompatible"]),
+        .target(name: "Judges", dependencies: ["Models", "Tokenizers", "Formats", "OpenAICompatible"]),
+        .target(name: "Scoring", dependencies: ["Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"]),
         .target(
             name: "TestSupport",
             dependencies: ["Kernels"],
@@ -73,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "LongRewardCLI",
             dependencies: [
-                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking",
+                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking", "Retrieval", "Scoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -89,13 +103,21 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelsTests",
-            dependencies: ["Models", "Kernels", "TestSupport"],
+            dependencies: ["Models", "Kernels", "Tokenizers", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: numericSettings
         ),
         .testTarget(
             name: "LongRewardCLITests",
             dependencies: ["LongRewardCLI"]
+        ),
+        .testTarget(
+            name: "OpenAICompatibleTests",
+            dependencies: ["OpenAICompatible", "LoopbackServer"]
+        ),
+        .testTarget(
+            name: "RetrievalTests",
+            dependencies: ["Retrieval", "TestSupport"]
         ),
         .testTarget(
             name: "StoreTests",
@@ -107,5 +129,6 @@ let package = Package(
             swiftSettings: numericSettings
         ),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )

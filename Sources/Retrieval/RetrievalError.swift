@@ -20,8 +20,14 @@ public enum RetrievalError: Error, CustomStringConvertible, Equatable {
     case index(operation: String, path: String?, message: String)
     /// The index file does not exist.
     case indexFileMissing(path: String)
-    /// An index kind string that does not parse.
-    case invalidIndexKind(String)
+    /// An index kind string that does not parse, or a parameter out of range.
+    case invalidIndexKind(String, reason: String)
+    /// An argument out of range, such as `k < 1`.
+    case invalidArgument(name: String, value: Int, reason: String)
+    /// The file holds an index of another family than the one requested.
+    case kindMismatch(path: String, requested: IndexKind, found: String)
+    /// The file holds an index this module cannot use (another type, or not inner product).
+    case unsupportedIndex(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -38,13 +44,19 @@ public enum RetrievalError: Error, CustomStringConvertible, Equatable {
         case .embedding(let embedder, let reason):
             return "embedder \(embedder): \(reason)"
         case .dimensionMismatch(let expected, let got, let context):
-            return "\(context): vectors have \(got) dimensions, expected \(expected)"
+            return "dimension mismatch in \(context): expected a multiple of \(expected) floats (one \(expected)-d vector per row), got \(got)"
         case .index(let operation, let path, let message):
-            return "FAISS \(operation)\(path.map { " (\($0))" } ?? ""): \(message)"
+            return "FAISS \(operation) failed\(path.map { " (\($0))" } ?? ""): \(message)"
         case .indexFileMissing(let path):
-            return "\(path): index file not found; run `longreward index` first"
-        case .invalidIndexKind(let text):
-            return "unknown index kind '\(text)'; use flat, hnsw[M] or ivf[lists]"
+            return "index file not found: \(path)"
+        case .invalidIndexKind(let text, let reason):
+            return "invalid index kind '\(text)': \(reason)"
+        case .invalidArgument(let name, let value, let reason):
+            return "invalid \(name) \(value): \(reason)"
+        case .kindMismatch(let path, let requested, let found):
+            return "index file \(path) holds a \(found) index, but \(requested) was requested"
+        case .unsupportedIndex(let path, let reason):
+            return "unsupported index in \(path): \(reason)"
         }
     }
 }

@@ -3,6 +3,7 @@
 import Foundation
 import Kernels
 import Models
+import Tokenizers
 import Testing
 
 @Suite(.serialized) struct LlamaModelTests {

@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure kernels and models on this machine.",
-        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self]
+        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self, BenchHTTPCommand.self]
     )
 }
 

@@ -1,0 +1,252 @@
+// Jobs.swift: the library functions behind `longreward index` and `longreward score`.
+
+import Foundation
+import Formats
+import Judges
+import Models
+import Retrieval
+import Store
+import Tokenizers
+
+/// Where a judge or embedder runs: in process, or an OpenAI-compatible server.
+public enum Backend: Sendable, Equatable, CustomStringConvertible {
+    /// The embedded model (optionally another local file or folder).
+    case local(path: String?)
+    /// A server's base URL and model name.
+    case http(url: String, model: String?)
+
+    /// Parses `local`, `local:PATH` or an `http(s)://` URL.
+    public init(parsing text: String, model: String?) throws {
+        if text == "local" { self = .local(path: nil) }
+        else if text.hasPrefix("local:") { self = .local(path: String(text.dropFirst(6))) }
+        else if text.hasPrefix("http://") || text.hasPrefix("https://") { self = .http(url: text, model: model) }
+        else { throw ScoringError.invalidConfiguration("'\(text)' is neither 'local', 'local:PATH' nor an http(s) URL") }
+    }
+
+    public var description: String {
+        switch self {
+        case .local(let path): return path.map { "local:\($0)" } ?? "local"
+        case .http(let url, let model): return url + (model.map { " (\($0))" } ?? "")
+        }
+    }
+}
+
+/// Shared settings of the index and score jobs.
+public struct PipelineOptions: Sendable {
+    /// The SQLite store (the FAISS file goes beside it).
+    public var storePath: String
+    /// Embedder backend.
+    public var embedder: Backend = .local(path: nil)
+    /// HTTP model name for the embedder.
+    public var embedderModel: String? = nil
+    /// Chunk sizes and the document limit.
+    public var chunking = ChunkingOptions()
+    /// Index kind for a new store (nil: the stored one, or Flat).
+    public var indexKind: IndexKind? = nil
+    /// Threads for in-process models.
+    public var threads = 1
+    /// Tokenizer source for chunking (a GGUF; nil: the embedded SmolLM2).
+    public var tokenizerModel: String? = nil
+    /// HTTP timeout in seconds.
+    public var requestTimeout: Double = 120
+    /// Requests in flight for HTTP backends.
+    public var concurrency = 8
+
+    /// Creates options for a store.
+    public init(storePath: String) { self.storePath = storePath }
+
+    /// Opens the store, the embedder, the chunker and the index.
+    func open() throws -> DocumentIndex {
+        let store = try Store(path: storePath)
+        let embedder: any Embedder
+        switch self.embedder {
+        case .local(let path): embedder = try MiniLMEmbedder(folder: path, threads: threads)
+        case .http(let url, let model):
+            embedder = try HTTPEmbedder(baseURL: url, model: model ?? embedderModel ?? "text-embedding", timeout: requestTimeout, maxInFlight: concurrency)
+        }
+        let gguf = try GGUFFile(path: try ModelLocator.decoder(tokenizerModel))
+        let tokenizer = try BPETokenizer(gguf: gguf)
+        let chunker = Chunker { tokenizer.encode(String($0), parseSpecial: false).count }
+        return try DocumentIndex(store: store, embedder: embedder, chunker: chunker, options: chunking, kind: indexKind)
+    }
+}
+
+/// One indexed document, for the summary.
+public struct IndexedDocument: Sendable {
+    /// Document id and source.
+    public var id: String, source: String
+    /// Size.
+    public var tokens: Int, fineChunks: Int, coarseChunks: Int
+    /// False when it was already in the store.
+    public var added: Bool
+    /// Seconds spent (chunk + embed + store).
+    public var seconds: Double
+}
+
+/// `longreward index`: ingest, chunk, embed and index documents.
+public enum IndexJob {
+    /// Indexes every file (txt, md: one document named after the file; jsonl: one per line).
+    /// Each document is committed on its own, so an interrupted run keeps what it finished.
+    public static func run(paths: [String], options: PipelineOptions, onDocument: (IndexedDocument) -> Void) async throws -> [IndexedDocument] {
+        // Read everything first: a bad file fails before anything is written.
+        var documents: [(id: String, text: String, source: String)] = []
+        for path in paths {
+            for (id, text) in try DocumentText.read(path: path) {
+                documents.append((id ?? DocumentText.baseName(path), text, path))
+            }
+        }
+        let index = try options.open()
+        var out: [IndexedDocument] = []
+        for doc in documents {
+            let started = Date()
+            let (record, added) = try await index.ingest(text: doc.text, id: doc.id, source: doc.source)
+            let fine = try index.store.chunks(documentID: record.id, level: .fine).count
+            let coarse = try index.store.chunks(documentID: record.id, level: .coarse).count
+            let entry = IndexedDocument(
+                id: record.id, source: doc.source, tokens: record.tokenCount, fineChunks: fine, coarseChunks: coarse,
+                added: added, seconds: Date().timeIntervalSince(started))
+            onDocument(entry)
+            out.append(entry)
+        }
+        return out
+    }
+}
+
+/// Settings of a score run.
+public struct ScoreJobOptions: Sendable {
+    /// Store, embedder, chunking.
+    public var pipeline: PipelineOptions
+    /// Input JSONL and output JSONL.
+    public var inputPath: String, outputPath: String
+    /// Judge backend.
+    public var judge: Backend = .local(path: nil)
+    /// Judge model name for HTTP judges.
+    public var judgeModel: String? = nil
+    /// Rubrics folder (nil: located automatically).
+    public var rubricsFolder: String? = nil
+    /// Scoring settings.
+    public var configuration = ScoringConfiguration()
+    /// Reuse rubric prefixes in the local judge's KV cache.
+    public var prefixCaching = true
+
+    /// Creates options.
+    public init(pipeline: PipelineOptions, inputPath: String, outputPath: String) {
+        self.pipeline = pipeline
+        self.inputPath = inputPath
+        self.outputPath = outputPath
+    }
+}
+
+/// Totals of a score run.
+public struct ScoreSummary: Sendable {
+    /// Every answer's record, in input order.
+    public var records: [AnswerScore]
+    /// Fresh judge calls, cache hits, tokens, prefix-cached prompt tokens.
+    public var calls: Int, cacheHits: Int, tokensIn: Int, tokensOut: Int, cachedPromptTokens: Int
+    /// Wall time.
+    public var seconds: Double
+    /// The run's id in the store.
+    public var runID: Int64
+    /// The configuration hash rewards are stored under.
+    public var configHash: String
+}
+
+/// `longreward score`: score every answer of every input item.
+public enum ScoreJob {
+    /// Builds the judge for a backend.
+    public static func makeJudge(_ options: ScoreJobOptions) throws -> any Judge {
+        switch options.judge {
+        case .local(let path):
+            return try LocalJudge(
+                path: path, threads: options.pipeline.threads, maxBatch: options.pipeline.concurrency,
+                reusePrefixes: options.prefixCaching)
+        case .http(let url, let model):
+            return try HTTPJudge(
+                baseURL: url, model: model ?? options.judgeModel ?? "default", timeout: options.pipeline.requestTimeout,
+                maxInFlight: options.pipeline.concurrency)
+        }
+    }
+
+    /// Runs the job: checks the whole input, then scores item by item, writing the output to
+    /// `<output>.partial` and renaming it at the end (a killed run leaves no half-written output;
+    /// rerunning replays finished work from the store).
+    public static func run(
+        _ options: ScoreJobOptions, judge: (any Judge)? = nil, onProgress: @escaping @Sendable (ScoringProgress) -> Void
+    ) async throws -> ScoreSummary {
+        let started = Date()
+        let items = try ScoreInput.read(path: options.inputPath)
+        let index = try options.pipeline.open()
+        // Every stored-document reference must resolve before any work starts.
+        for item in items {
+            if case .storedID(let id) = item.document, try index.store.document(id: id) == nil {
+                throw ScoringError.unknownDocument(file: options.inputPath, line: item.line, id: id)
+            }
+        }
+        let rubrics = try RubricLibrary(folder: try RubricLibrary.locate(options.rubricsFolder))
+        let judge = try judge ?? makeJudge(options)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let config = String(decoding: try encoder.encode(options.configuration), as: UTF8.self)
+        let runID = try index.store.beginRun(command: "score \(options.inputPath)", config: config)
+        let runner = JudgeRunner(
+            judge: judge, store: index.store, runID: runID, schedule: options.configuration.retries,
+            concurrency: options.pipeline.concurrency)
+        let scorer = try Scorer(index: index, runner: runner, rubrics: rubrics, configuration: options.configuration)
+
+        let partial = options.outputPath + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
+            throw ScoringError.unwritableOutput(path: options.outputPath, reason: "cannot create \(partial)")
+        }
+        let total = items.reduce(0) { $0 + $1.answers.count }
+        let collector = RecordCollector(total: total)
+        let lineEncoder = JSONEncoder()
+        lineEncoder.keyEncodingStrategy = .convertToSnakeCase
+        lineEncoder.outputFormatting = .sortedKeys
+        do {
+            for item in items {
+                let (record, document, answers) = try await scorer.prepare(item, inputFile: options.inputPath)
+                let itemCollector = RecordCollector(total: answers.count)
+                try await scorer.score(item: record, document: document, answers: answers) { score in
+                    itemCollector.append([score])
+                    let done = collector.finish()
+                    let c = runner.counters.snapshot
+                    onProgress(ScoringProgress(done: done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut))
+                }
+                let itemRecords = itemCollector.records.sorted { $0.answerIndex < $1.answerIndex }
+                for r in itemRecords {
+                    handle.write(try lineEncoder.encode(r))
+                    handle.write(Data("\n".utf8))
+                }
+                collector.append(itemRecords)
+            }
+            try handle.close()
+            if FileManager.default.fileExists(atPath: options.outputPath) { try FileManager.default.removeItem(atPath: options.outputPath) }
+            try FileManager.default.moveItem(atPath: partial, toPath: options.outputPath)
+        } catch {
+            try? handle.close()
+            let c = runner.counters.snapshot
+            try? index.store.finishRun(runID, status: .failed, summary: "\(error) (after \(c.calls) judge calls)")
+            throw error
+        }
+        let c = runner.counters.snapshot
+        try index.store.finishRun(runID, status: .finished, summary: "\(total) answers, \(c.calls) judge calls, \(c.cacheHits) cache hits")
+        return ScoreSummary(
+            records: collector.records, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut,
+            cachedPromptTokens: c.cachedPromptTokens, seconds: Date().timeIntervalSince(started), runID: runID,
+            configHash: scorer.configHash)
+    }
+}
+
+/// Thread-safe progress and record accumulation.
+final class RecordCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = 0
+    private(set) var records: [AnswerScore] = []
+    let total: Int
+
+    init(total: Int) { self.total = total }
+
+    func finish() -> Int { lock.withLock { done += 1; return done } }
+
+    func append(_ r: [AnswerScore]) { lock.withLock { records += r } }
+}

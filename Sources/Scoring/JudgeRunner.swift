@@ -1,0 +1,191 @@
+// JudgeRunner.swift: every judge call goes through here: cache lookup, the retry schedule,
+// parsing, and one `judge_calls` row per attempt.
+
+import Foundation
+import Formats
+import Judges
+import Store
+import Tokenizers
+
+/// Temperatures of the parse-retry schedule (LongReward: 0.01 first, then up to four at 0.95).
+public struct RetrySchedule: Sendable, Equatable, Codable {
+    /// First attempt's temperature.
+    public var firstTemperature: Double
+    /// Later attempts' temperature.
+    public var retryTemperature: Double
+    /// Total attempts, the first included.
+    public var attempts: Int
+
+    /// Creates a schedule; the defaults are LongReward's.
+    public init(firstTemperature: Double = 0.01, retryTemperature: Double = 0.95, attempts: Int = 5) {
+        self.firstTemperature = firstTemperature
+        self.retryTemperature = retryTemperature
+        self.attempts = max(1, attempts)
+    }
+
+    /// Temperature of attempt `n` (1-based).
+    public func temperature(attempt n: Int) -> Double { n == 1 ? firstTemperature : retryTemperature }
+}
+
+/// The result of one logical judge call (all its attempts).
+public struct JudgeOutcome: Sendable {
+    /// The parsed verdict, nil when every attempt was unparseable.
+    public var verdict: Verdict?
+    /// Raw outputs of the attempts, in order.
+    public var outputs: [String]
+    /// Attempts made in total, and how many came from the cache.
+    public var attempts: Int, cacheHits: Int
+    /// Tokens over all attempts (cached attempts count what they cost when first made).
+    public var tokensIn: Int, tokensOut: Int, cachedPromptTokens: Int
+    /// Why the call failed without output (prompt too long), if it did.
+    public var failure: String?
+}
+
+/// Counters over a run, safe to read while it runs.
+public final class JudgeCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var calls = 0, cacheHits = 0, tokensIn = 0, tokensOut = 0, cachedPromptTokens = 0
+    private(set) var judgeSeconds = 0.0
+
+    func add(call cached: Bool, tokensIn: Int, tokensOut: Int, cachedPrompt: Int, seconds: Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        if cached { cacheHits += 1 } else {
+            calls += 1
+            self.tokensIn += tokensIn
+            self.tokensOut += tokensOut
+            cachedPromptTokens += cachedPrompt
+            judgeSeconds += seconds
+        }
+    }
+
+    /// A consistent copy: (fresh calls, cache hits, tokens in, tokens out, prefix-cached tokens).
+    public var snapshot: (calls: Int, cacheHits: Int, tokensIn: Int, tokensOut: Int, cachedPromptTokens: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (calls, cacheHits, tokensIn, tokensOut, cachedPromptTokens)
+    }
+}
+
+/// An async counting semaphore bounding judge calls in flight.
+actor CallLimiter {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ limit: Int) { available = max(1, limit) }
+
+    func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+    }
+}
+
+/// Runs rubric calls against a judge with caching and parse retries.
+public final class JudgeRunner: Sendable {
+    /// The judge.
+    public let judge: any Judge
+    /// Where calls are recorded and looked up.
+    public let store: Store
+    /// The run the calls belong to.
+    public let runID: Int64?
+    /// Parse-retry temperatures.
+    public let schedule: RetrySchedule
+    /// Counters for progress and the summary.
+    public let counters = JudgeCounters()
+    private let limiter: CallLimiter
+
+    /// Creates a runner; at most `concurrency` calls are in flight at once.
+    public init(judge: any Judge, store: Store, runID: Int64?, schedule: RetrySchedule = RetrySchedule(), concurrency: Int = 8) {
+        self.judge = judge
+        self.store = store
+        self.runID = runID
+        self.schedule = schedule
+        limiter = CallLimiter(concurrency)
+    }
+
+    /// Hash of a rendered conversation.
+    public static func promptHash(_ messages: [ChatMessage]) -> String {
+        SHA256.hex(messages.map { $0.role + "\u{1F}" + $0.content }.joined(separator: "\u{1E}"))
+    }
+
+    /// Calls `rubric` with `values`: each attempt is looked up in the cache by (prompt, judge,
+    /// sampling, attempt), made when missing and recorded, then parsed; stops at the first
+    /// parseable output. Throws only when the judge is unavailable (the run cannot go on).
+    public func call(_ rubric: Rubric, _ values: [String: String]) async throws -> JudgeOutcome {
+        let messages = try rubric.messages(values)
+        let promptHash = Self.promptHash(messages)
+        var outcome = JudgeOutcome(verdict: nil, outputs: [], attempts: 0, cacheHits: 0, tokensIn: 0, tokensOut: 0, cachedPromptTokens: 0)
+        for attempt in 1...schedule.attempts {
+            let temperature = schedule.temperature(attempt: attempt)
+            let seed = attempt
+            let key = SHA256.hex(
+                [promptHash, judge.identity, String(temperature), String(rubric.maxTokens), String(seed), String(attempt)]
+                    .joined(separator: "|"))
+            outcome.attempts += 1
+            let raw: String
+            if let hit = try store.cachedJudgeCall(key: key), let text = hit.rawOutput {
+                raw = text
+                outcome.cacheHits += 1
+                outcome.tokensIn += hit.tokensIn ?? 0
+                outcome.tokensOut += hit.tokensOut ?? 0
+                counters.add(call: true, tokensIn: 0, tokensOut: 0, cachedPrompt: 0, seconds: 0)
+            } else {
+                let request = JudgeRequest(
+                    messages: messages, fixedMessageCount: rubric.fixedMessageCount, temperature: temperature,
+                    maxTokens: rubric.maxTokens, seed: seed)
+                var record = JudgeCallRecord(
+                    callKey: key, promptHash: promptHash, rubricID: rubric.id, rubricVersion: rubric.version,
+                    rubricHash: rubric.contentHash, judgeID: judge.identity, temperature: temperature,
+                    maxTokens: rubric.maxTokens, seed: seed, attempt: attempt, status: .error, rawOutput: nil,
+                    parsedValue: nil, error: nil, tokensIn: nil, tokensOut: nil, cachedTokens: nil,
+                    latencyMilliseconds: nil, runID: runID)
+                let reply: JudgeReply
+                await limiter.acquire()
+                do {
+                    reply = try await judge.complete(request)
+                    await limiter.release()
+                } catch {
+                    await limiter.release()
+                    record.error = "\(error)"
+                    try store.recordJudgeCall(record)
+                    if case JudgeError.promptTooLong = error {
+                        outcome.failure = "\(error)"
+                        return outcome
+                    }
+                    throw error
+                }
+                raw = reply.text
+                let verdict = VerdictParser.parse(raw, mode: rubric.parse)
+                record.status = verdict == nil ? .unparseable : .parsed
+                record.rawOutput = raw
+                record.parsedValue = verdict?.stored
+                record.error = verdict == nil ? "no \(rubric.parse.rawValue) verdict in the output" : nil
+                record.tokensIn = reply.tokensIn
+                record.tokensOut = reply.tokensOut
+                record.cachedTokens = reply.cachedTokens
+                record.latencyMilliseconds = reply.latency * 1000
+                try store.recordJudgeCall(record)
+                outcome.tokensIn += reply.tokensIn
+                outcome.tokensOut += reply.tokensOut
+                outcome.cachedPromptTokens += reply.cachedTokens
+                counters.add(
+                    call: false, tokensIn: reply.tokensIn, tokensOut: reply.tokensOut, cachedPrompt: reply.cachedTokens,
+                    seconds: reply.latency)
+            }
+            outcome.outputs.append(raw)
+            // Re-parse cached outputs too: a fixed parser reads old rows correctly.
+            if let verdict = VerdictParser.parse(raw, mode: rubric.parse) {
+                outcome.verdict = verdict
+                return outcome
+            }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,336 @@
+// Scorer.swift: the four dimensions and the reward, orchestrated with caching and resume.
+
+import Foundation
+import Formats
+import Judges
+import Retrieval
+import Store
+
+/// What to do with an answer that makes no factual statement (nothing to check for faithfulness).
+public enum NoStatementPolicy: String, Sendable, Codable, CaseIterable {
+    /// Leave faithfulness out of the reward (the default): an evasive answer is judged by
+    /// helpfulness, logic and completeness, which already punish it.
+    case exclude
+    /// Score faithfulness 10: nothing unsupported was said.
+    case full
+    /// Score faithfulness 0.
+    case zero
+}
+
+/// Everything that changes scores; its hash keys stored rewards.
+public struct ScoringConfiguration: Sendable, Codable, Equatable {
+    /// Weights of helpfulness, logic, faithfulness, completeness (normalised over scored dimensions).
+    public var weights: [Double]
+    /// Evidence chunks per statement (LongReward: 5).
+    public var topK: Int
+    /// Faithfulness policy for answers without statements.
+    public var noStatementPolicy: NoStatementPolicy
+    /// Parse-retry schedule.
+    public var retries: RetrySchedule
+
+    /// Creates a configuration; the defaults are LongReward's.
+    public init(weights: [Double] = [1, 1, 1, 1], topK: Int = 5, noStatementPolicy: NoStatementPolicy = .exclude, retries: RetrySchedule = RetrySchedule()) {
+        self.weights = weights
+        self.topK = topK
+        self.noStatementPolicy = noStatementPolicy
+        self.retries = retries
+    }
+
+    /// Throws on weights or k that cannot work.
+    public func validate() throws {
+        guard weights.count == 4, weights.allSatisfy({ $0 >= 0 && $0.isFinite }), weights.contains(where: { $0 > 0 }) else {
+            throw ScoringError.invalidConfiguration("weights must be four non-negative numbers, not all zero (got \(weights))")
+        }
+        guard topK >= 1 else { throw ScoringError.invalidConfiguration("top-k must be at least 1") }
+    }
+
+    /// Weighted mean of the scored dimensions, nil when none was scored.
+    public func reward(_ scores: [Dimension: Double]) -> Double? {
+        var sum = 0.0, weight = 0.0
+        for (i, d) in Dimension.allCases.enumerated() {
+            guard let s = scores[d] else { continue }
+            sum += weights[i] * s
+            weight += weights[i]
+        }
+        return weight > 0 ? sum / weight : nil
+    }
+}
+
+/// Progress of a run, for the progress bar.
+public struct ScoringProgress: Sendable {
+    /// Answers finished and in total.
+    public var done: Int, total: Int
+    /// Judge calls made and cache hits so far.
+    public var calls: Int, cacheHits: Int
+    /// Tokens so far.
+    public var tokensIn: Int, tokensOut: Int
+}
+
+/// Scores answers: helpfulness, logic, faithfulness, completeness and the reward.
+public final class Scorer: Sendable {
+    /// Documents and evidence.
+    public let index: DocumentIndex
+    /// Cached judge calls.
+    public let runner: JudgeRunner
+    /// Settings.
+    public let configuration: ScoringConfiguration
+    /// Hash of judge, rubrics, embedder, chunking and settings: the key of stored rewards.
+    public let configHash: String
+    let rubrics: [String: Rubric]
+
+    /// Creates a scorer; every required rubric must be in `library`.
+    public init(index: DocumentIndex, runner: JudgeRunner, rubrics library: RubricLibrary, configuration: ScoringConfiguration) throws {
+        try configuration.validate()
+        var rubrics: [String: Rubric] = [:]
+        for id in RubricLibrary.required { rubrics[id] = try library.rubric(id) }
+        self.rubrics = rubrics
+        self.index = index
+        self.runner = runner
+        self.configuration = configuration
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let settings = String(decoding: (try? encoder.encode(configuration)) ?? Data(), as: UTF8.self)
+        configHash = String(SHA256.hex(
+            ([runner.judge.identity, index.embedder.identity, "\(index.options.fineTokens)/\(index.options.coarseTokens)", settings]
+                + RubricLibrary.required.map { "\($0):\(rubrics[$0]!.contentHash)" }).joined(separator: "|")).prefix(16))
+    }
+
+    // MARK: items
+
+    /// Resolves an item's document (ingesting given text or files), stores the item and its answers.
+    public func prepare(_ item: ScoreItem, inputFile: String) async throws -> (item: ItemRecord, document: DocumentRecord, answers: [AnswerRecord]) {
+        let document: DocumentRecord
+        switch item.document {
+        case .storedID(let id):
+            guard let stored = try index.store.document(id: id) else {
+                throw ScoringError.unknownDocument(file: inputFile, line: item.line, id: id)
+            }
+            document = stored
+        case .text(let text):
+            document = try await index.ingest(text: text, id: nil, source: "\(inputFile):\(item.line)").document
+        case .path(let path):
+            let docs = try DocumentText.read(path: path)
+            guard docs.count == 1 else {
+                throw ScoringError.badInput(
+                    file: inputFile, line: item.line,
+                    reason: "\(path) holds \(docs.count) documents; index it with `longreward index` and refer to one by \"doc_id\"")
+            }
+            document = try await index.ingest(text: docs[0].text, id: docs[0].id ?? DocumentText.baseName(path), source: path).document
+        }
+        let itemID = item.id ?? "item:" + SHA256.hex(document.id + "\u{1F}" + item.question).prefix(12)
+        let record = ItemRecord(id: itemID, documentID: document.id, question: item.question)
+        try index.store.upsertItem(record)
+        let answers = item.answers.enumerated().map { i, text in
+            AnswerRecord(id: itemID + "/" + SHA256.hex(text).prefix(12), itemID: itemID, ordinal: i, text: text)
+        }
+        for answer in answers { try index.store.upsertAnswer(answer) }
+        return (record, document, answers)
+    }
+
+    /// Scores every answer of one prepared item. Answers already scored under this configuration
+    /// come back from the store (`cached`); the others are scored concurrently.
+    public func score(
+        item: ItemRecord, document: DocumentRecord, answers: [AnswerRecord],
+        onAnswer: @escaping @Sendable (AnswerScore) throws -> Void
+    ) async throws {
+        var pending: [AnswerRecord] = []
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        for answer in answers {
+            if let json = try index.store.rewardRecord(answerID: answer.id, configHash: configHash),
+                var record = try? decoder.decode(AnswerScore.self, from: Data(json.utf8))
+            {
+                record.cached = true
+                record.answerIndex = answer.ordinal
+                try onAnswer(record)
+            } else {
+                pending.append(answer)
+            }
+        }
+        guard !pending.isEmpty else { return }
+        let (extracts, extractUsage, extractFailure) = try await completenessExtracts(question: item.question, document: document)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for answer in pending {
+                group.addTask {
+                    let record = try await self.scoreAnswer(
+                        answer, item: item, document: document, extracts: extracts, extractUsage: extractUsage,
+                        extractFailure: extractFailure)
+                    try self.save(record, answerID: answer.id)
+                    try onAnswer(record)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func save(_ record: AnswerScore, answerID: String) throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(record), as: UTF8.self)
+        try index.store.connection.transaction {
+            for d in Dimension.allCases {
+                let r = record.dimensions[d.rawValue]!
+                let detail = String(decoding: try encoder.encode(r), as: UTF8.self)
+                try index.store.saveScore(
+                    answerID: answerID, configHash: configHash, dimension: d.rawValue, status: r.status.rawValue,
+                    score: r.score, detail: detail, runID: runner.runID)
+            }
+            try index.store.saveReward(answerID: answerID, configHash: configHash, reward: record.reward, record: json, runID: runner.runID)
+        }
+    }
+
+    // MARK: dimensions
+
+    private func scoreAnswer(
+        _ answer: AnswerRecord, item: ItemRecord, document: DocumentRecord, extracts: [ExtractResult],
+        extractUsage: JudgeUsage, extractFailure: String?
+    ) async throws -> AnswerScore {
+        let started = Date()
+        let values = ["question": item.question, "answer": answer.text]
+        async let helpfulness = runner.call(rubrics["helpfulness"]!, values)
+        async let logic = runner.call(rubrics["logic"]!, values)
+        async let faithfulness = faithfulness(answer: answer, question: item.question, document: document)
+        async let completeness = completeness(answer: answer, question: item.question, extracts: extracts, extractFailure: extractFailure)
+
+        var usage = JudgeUsage()
+        var dimensions: [String: DimensionResult] = [:]
+        let (h, l) = try await (helpfulness, logic)
+        for (d, outcome) in [(Dimension.helpfulness, h), (.logic, l)] {
+            usage.add(outcome)
+            dimensions[d.rawValue] = Self.ratingResult(outcome)
+        }
+        let f = try await faithfulness
+        usage.add(f.usage)
+        dimensions[Dimension.faithfulness.rawValue] = f.result
+        let (cResult, cUsage) = try await completeness
+        if let cUsage { usage.add(cUsage) }
+        dimensions[Dimension.completeness.rawValue] = cResult
+
+        var scores: [Dimension: Double] = [:]
+        for d in Dimension.allCases { if let s = dimensions[d.rawValue]?.score { scores[d] = s } }
+        let failed = Dimension.allCases.filter { dimensions[$0.rawValue]?.status == .failed }.map(\.rawValue)
+        return AnswerScore(
+            itemId: item.id, answerId: answer.id, answerIndex: answer.ordinal, documentId: document.id, question: item.question,
+            scores: Dictionary(uniqueKeysWithValues: scores.map { ($0.key.rawValue, $0.value) }),
+            reward: configuration.reward(scores), failedDimensions: failed, dimensions: dimensions,
+            statements: f.statements, completenessExtracts: extracts, judge: usage, sharedJudge: extractUsage,
+            seconds: Date().timeIntervalSince(started), cached: false)
+    }
+
+    static func ratingResult(_ outcome: JudgeOutcome) -> DimensionResult {
+        if case .rating(let value, let raw)? = outcome.verdict {
+            return DimensionResult(status: .ok, score: value, reason: raw == value ? nil : "judge wrote \(raw), clamped to 0-10", outputs: nil)
+        }
+        return DimensionResult(
+            status: .failed, score: nil,
+            reason: outcome.failure ?? "no [[rating]] in \(outcome.attempts) attempts", outputs: outcome.outputs)
+    }
+
+    /// Statements, evidence, support labels: `10 * mean(value)` over the statements the judge labelled.
+    func faithfulness(answer: AnswerRecord, question: String, document: DocumentRecord) async throws
+        -> (result: DimensionResult, statements: [StatementResult], usage: JudgeOutcome)
+    {
+        let extraction = try await runner.call(rubrics["statements"]!, ["question": question, "answer": answer.text])
+        guard case .statements(let statements)? = extraction.verdict else {
+            return (DimensionResult(
+                status: .failed, score: nil, reason: extraction.failure ?? "no <statement> list in \(extraction.attempts) attempts",
+                outputs: extraction.outputs), [], extraction)
+        }
+        if statements.isEmpty {
+            let reason = "the answer makes no factual statement (policy: \(configuration.noStatementPolicy.rawValue))"
+            switch configuration.noStatementPolicy {
+            case .exclude: return (DimensionResult(status: .policy, score: nil, reason: reason, outputs: nil), [], extraction)
+            case .full: return (DimensionResult(status: .policy, score: 10, reason: reason, outputs: nil), [], extraction)
+            case .zero: return (DimensionResult(status: .policy, score: 0, reason: reason, outputs: nil), [], extraction)
+            }
+        }
+        let evidence = try await index.evidence(for: statements, documentID: document.id, k: configuration.topK)
+        let support = rubrics["support"]!
+        let outcomes = try await withThrowingTaskGroup(of: (Int, JudgeOutcome).self) { group in
+            for (i, statement) in statements.enumerated() {
+                let passages = evidence[i].enumerated().map { "[\($0.offset + 1)] \($0.element.text)" }.joined(separator: "\n")
+                group.addTask { (i, try await self.runner.call(support, ["statement": statement, "passages": passages])) }
+            }
+            var out = [JudgeOutcome?](repeating: nil, count: statements.count)
+            for try await (i, outcome) in group { out[i] = outcome }
+            return out.map { $0! }
+        }
+        var usage = extraction
+        var results: [StatementResult] = []
+        var values: [Double] = []
+        for (i, outcome) in outcomes.enumerated() {
+            usage.attempts += outcome.attempts
+            usage.cacheHits += outcome.cacheHits
+            usage.tokensIn += outcome.tokensIn
+            usage.tokensOut += outcome.tokensOut
+            usage.cachedPromptTokens += outcome.cachedPromptTokens
+            var label: SupportLabel? = nil
+            if case .support(let l)? = outcome.verdict { label = l; values.append(l.value) }
+            results.append(StatementResult(
+                text: statements[i], support: label?.rawValue, value: label?.value, evidenceChunks: evidence[i].map(\.ordinal)))
+        }
+        guard !values.isEmpty else {
+            return (DimensionResult(
+                status: .failed, score: nil, reason: "no support verdict for any of \(statements.count) statements",
+                outputs: outcomes.flatMap(\.outputs)), results, usage)
+        }
+        let unlabelled = statements.count - values.count
+        let score = 10 * values.reduce(0, +) / Double(values.count)
+        return (DimensionResult(
+            status: .ok, score: score,
+            reason: unlabelled > 0 ? "\(unlabelled) of \(statements.count) statements got no verdict and are left out" : nil,
+            outputs: nil), results, usage)
+    }
+
+    /// Question-relevant facts from every coarse chunk, once per (question, document): the calls
+    /// are identical for every answer, so the cache makes them free after the first.
+    func completenessExtracts(question: String, document: DocumentRecord) async throws -> ([ExtractResult], JudgeUsage, String?) {
+        let chunks = try index.store.chunks(documentID: document.id, level: .coarse)
+        let total = max(1, document.tokenCount)
+        let extract = rubrics["extract"]!
+        let outcomes = try await withThrowingTaskGroup(of: (Int, JudgeOutcome).self) { group in
+            for (i, chunk) in chunks.enumerated() {
+                let position = "\(chunk.tokenStart * 100 / total)%-\((chunk.tokenEnd * 100 + total - 1) / total)%"
+                group.addTask { (i, try await self.runner.call(extract, ["question": question, "position": position, "chunk": chunk.text])) }
+            }
+            var out = [JudgeOutcome?](repeating: nil, count: chunks.count)
+            for try await (i, outcome) in group { out[i] = outcome }
+            return out.map { $0! }
+        }
+        var usage = JudgeUsage()
+        var results: [ExtractResult] = []
+        var failures = 0
+        for (chunk, outcome) in zip(chunks, outcomes) {
+            usage.add(outcome)
+            let position = "\(chunk.tokenStart * 100 / total)%-\((chunk.tokenEnd * 100 + total - 1) / total)%"
+            if case .extract(let facts)? = outcome.verdict {
+                results.append(ExtractResult(position: position, facts: facts, status: .ok))
+            } else {
+                failures += 1
+                results.append(ExtractResult(position: position, facts: [], status: .failed))
+            }
+        }
+        let failure = failures > 0 ? "\(failures) of \(chunks.count) chunk extractions failed" : nil
+        return (results, usage, failure)
+    }
+
+    /// The extracts as the completeness rubric reads them.
+    public static func renderExtracts(_ extracts: [ExtractResult]) -> String {
+        let blocks = extracts.filter { !$0.facts.isEmpty }.map { e in
+            "Part \(e.position):\n" + e.facts.map { "- " + $0 }.joined(separator: "\n")
+        }
+        return blocks.isEmpty ? "(no relevant information found)" : blocks.joined(separator: "\n\n")
+    }
+
+    func completeness(answer: AnswerRecord, question: String, extracts: [ExtractResult], extractFailure: String?) async throws
+        -> (DimensionResult, JudgeOutcome?)
+    {
+        if let extractFailure {
+            return (DimensionResult(status: .failed, score: nil, reason: extractFailure, outputs: nil), nil)
+        }
+        let outcome = try await runner.call(
+            rubrics["completeness"]!, ["question": question, "extracts": Self.renderExtracts(extracts), "answer": answer.text])
+        return (Self.ratingResult(outcome), outcome)
+    }
+}
