@@ -116,6 +116,10 @@ let package = Package(
             dependencies: ["OpenAICompatible", "LoopbackServer"]
         ),
         .testTarget(
+            name: "ScoringTests",
+            dependencies: ["Scoring", "Judges", "Retrieval", "Store", "OpenAICompatible", "LoopbackServer"]
+        ),
+        .testTarget(
             name: "RetrievalTests",
             dependencies: ["Retrieval", "TestSupport"]
         ),

@@ -66,7 +66,9 @@ public enum VerdictParser {
         return out
     }
 
-    /// The last `[[n]]` holding a number, clamped to 0...10.
+    /// The last `[[n]]` holding a number, clamped to 0...10. When there is none, the number after
+    /// the last `Rating:` label is taken (`Rating: [7]`, `Rating: **7**`, `Rating: 7`): small
+    /// judges often drop a bracket, and the label is what the rubrics ask for.
     public static func rating(_ text: String) -> Verdict? {
         for inner in bracketed(text).reversed() {
             let trimmed = inner.trimmingCharacters(in: .whitespaces)
@@ -74,7 +76,24 @@ public enum VerdictParser {
                 return .rating(min(10, max(0, raw)), raw: raw)
             }
         }
+        if let raw = labelledNumber(text, label: "rating:"), raw.isFinite {
+            return .rating(min(10, max(0, raw)), raw: raw)
+        }
         return nil
+    }
+
+    /// The number right after the last `label` (case-insensitive), skipping spaces, `[`, `*`.
+    static func labelledNumber(_ text: String, label: String) -> Double? {
+        let lower = text.lowercased()
+        guard let range = lower.range(of: label, options: .backwards) else { return nil }
+        var rest = lower[range.upperBound...].drop { $0 == " " || $0 == "[" || $0 == "*" }
+        var digits = ""
+        while let c = rest.first, c.isNumber || (c == "." && !digits.isEmpty && !digits.contains(".")) {
+            digits.append(c)
+            rest = rest.dropFirst()
+        }
+        if digits.hasSuffix(".") { digits.removeLast() }
+        return Double(digits)
     }
 
     /// `<statement>` items; `[[NO STATEMENTS]]` alone means none. An unclosed last item (a
@@ -102,6 +121,14 @@ public enum VerdictParser {
             if word.hasPrefix("fully") { return .support(.fully) }
             if word.hasPrefix("partially") { return .support(.partially) }
             if word == "no" || word.hasPrefix("no ") || word.hasPrefix("not") { return .support(.no) }
+        }
+        // Fallback: the word after the last `Verdict:` label, brackets or not.
+        let lower = text.lowercased()
+        if let range = lower.range(of: "verdict:", options: .backwards) {
+            let word = lower[range.upperBound...].drop { $0 == " " || $0 == "[" || $0 == "*" }
+            if word.hasPrefix("fully") { return .support(.fully) }
+            if word.hasPrefix("partially") { return .support(.partially) }
+            if word.hasPrefix("no") || word.hasPrefix("not") { return .support(.no) }
         }
         return nil
     }

@@ -100,6 +100,7 @@ public final class JudgeRunner: Sendable {
     /// Counters for progress and the summary.
     public let counters = JudgeCounters()
     private let limiter: CallLimiter
+    private let inFlight = InFlightCalls()
 
     /// Creates a runner; at most `concurrency` calls are in flight at once.
     public init(judge: any Judge, store: Store, runID: Int64?, schedule: RetrySchedule = RetrySchedule(), concurrency: Int = 8) {
@@ -130,6 +131,11 @@ public final class JudgeRunner: Sendable {
                     .joined(separator: "|"))
             outcome.attempts += 1
             let raw: String
+            // An identical call already in flight (another answer asking the same thing): wait
+            // for it instead of calling twice, then read its row from the cache.
+            let gate = inFlight.claim(key)
+            if let wait = gate.wait { await wait.value }
+            defer { gate.release?() }
             if let hit = try store.cachedJudgeCall(key: key), let text = hit.rawOutput {
                 raw = text
                 outcome.cacheHits += 1
@@ -187,5 +193,28 @@ public final class JudgeRunner: Sendable {
             }
         }
         return outcome
+    }
+}
+
+/// Calls in flight by cache key: the first caller of a key makes the call, later ones wait for it.
+final class InFlightCalls: @unchecked Sendable {
+    private let lock = NSLock()
+    private var waiting: [String: (task: Task<Void, Never>, finish: () -> Void)] = [:]
+
+    /// For the first caller: `release` (call when done). For later ones: `wait` (a task ending
+    /// when the first caller releases).
+    func claim(_ key: String) -> (wait: Task<Void, Never>?, release: (() -> Void)?) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let entry = waiting[key] { return (entry.task, nil) }
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        let task = Task { for await _ in stream {} }
+        waiting[key] = (task, { continuation.finish() })
+        return (nil, { [self] in
+            lock.lock()
+            let entry = waiting.removeValue(forKey: key)
+            lock.unlock()
+            entry?.finish()
+        })
     }
 }

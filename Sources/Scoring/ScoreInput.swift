@@ -24,6 +24,15 @@ public struct ScoreItem: Sendable, Equatable {
     public var answers: [String]
     /// 1-based line in the input file.
     public var line: Int
+
+    /// Creates an item.
+    public init(id: String?, document: DocumentSource, question: String, answers: [String], line: Int) {
+        self.id = id
+        self.document = document
+        self.question = question
+        self.answers = answers
+        self.line = line
+    }
 }
 
 /// Reads score inputs. Field names: ours (`id`, `document` (text or path), `doc_id`, `question`,
