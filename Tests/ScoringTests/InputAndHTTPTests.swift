@@ -1,0 +1,153 @@
+// InputAndHTTPTests.swift: score input parsing, verdict parsing, and the HTTP judge against a
+// loopback server that misbehaves.
+
+import Foundation
+import Judges
+import LoopbackServer
+import OpenAICompatible
+import Scoring
+import Store
+import Testing
+
+private func write(_ text: String, name: String = "items.jsonl") throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lr-input-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let path = folder.appendingPathComponent(name).path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+@Suite struct ScoreInputTests {
+    @Test func acceptsOurAndLongRewardFieldNames() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lr-doc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try "Some text.".write(to: folder.appendingPathComponent("doc.md"), atomically: true, encoding: .utf8)
+        let path = folder.appendingPathComponent("items.jsonl").path
+        try """
+            {"id": "a", "document": "doc.md", "question": "Q1?", "answers": ["x", "y"]}
+            {"context": "Inline text of a document.", "query": "Q2?", "win_response": "w", "lose_response": "l"}
+
+            {"doc_id": "stored", "question": "Q3?", "answer": "z"}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let items = try ScoreInput.read(path: path)
+        #expect(items.count == 3)
+        #expect(items[0].document == .path(folder.appendingPathComponent("doc.md").path))
+        #expect(items[0].answers == ["x", "y"])
+        #expect(items[1].document == .text("Inline text of a document.") && items[1].question == "Q2?" && items[1].answers == ["w", "l"])
+        #expect(items[2].document == .storedID("stored") && items[2].line == 4)
+    }
+
+    @Test(arguments: [
+        ("{\"question\": \"q\", \"answers\": [\"a\"]", "malformed JSON"),
+        ("{\"document\": \"t\", \"answers\": [\"a\"]}", "missing 'question'"),
+        ("{\"document\": \"t\", \"question\": \"q\"}", "no answers"),
+        ("{\"document\": \"missing-file.md\", \"question\": \"q\", \"answers\": [\"a\"]}", "not found"),
+        ("{\"document\": \"t\", \"question\": \"q\", \"answers\": [\"a\", 3]}", "answers[1]"),
+        ("{\"document\": \"t\", \"question\": \"q\", \"answers\": [\"  \"]}", "empty"),
+    ])
+    func badLinesNameTheLine(line: String, message: String) throws {
+        let path = try write("{\"document\": \"t\", \"question\": \"q\", \"answers\": [\"a\"]}\n" + line + "\n")
+        do {
+            _ = try ScoreInput.read(path: path)
+            Issue.record("accepted: \(line)")
+        } catch let error as ScoringError {
+            #expect(error.description.contains("\(path):2"), "\(error)")
+            #expect(error.description.contains(message), "\(error)")
+        }
+    }
+
+    @Test func emptyAndMissingFilesAreClearErrors() throws {
+        #expect(throws: ScoringError.self) { try ScoreInput.read(path: try write("\n\n")) }
+        #expect(throws: ScoringError.self) { try ScoreInput.read(path: "/nonexistent/items.jsonl") }
+    }
+}
+
+@Suite struct VerdictParserTests {
+    @Test func ratingsTakeTheLastBracketedNumberClamped() {
+        #expect(VerdictParser.rating("It was [[3]] then I decided Rating: [[7]]") == .rating(7, raw: 7))
+        #expect(VerdictParser.rating("Rating: [[8.5]]") == .rating(8.5, raw: 8.5))
+        #expect(VerdictParser.rating("Rating: [[12]]") == .rating(10, raw: 12))
+        #expect(VerdictParser.rating("Rating: [[-1]]") == .rating(0, raw: -1))
+        #expect(VerdictParser.rating("Rating: [6]") == .rating(6, raw: 6))
+        #expect(VerdictParser.rating("Rating: **4**") == .rating(4, raw: 4))
+        #expect(VerdictParser.rating("no number [[good]]") == nil)
+        #expect(VerdictParser.rating("") == nil)
+    }
+
+    @Test func statementsSupportAndExtracts() {
+        #expect(VerdictParser.statements("<statement> A. </statement>\n<statement>B.</statement><statement>cut") == .statements(["A.", "B."]))
+        #expect(VerdictParser.statements("[[NO STATEMENTS]]") == .statements([]))
+        #expect(VerdictParser.statements("just prose") == nil)
+        #expect(VerdictParser.support("[[Fully]] at first, but Verdict: [[Partially]]") == .support(.partially))
+        #expect(VerdictParser.support("Verdict: [[No support]]") == .support(.no))
+        #expect(VerdictParser.support("Verdict: Fully") == .support(.fully))
+        #expect(VerdictParser.support("maybe") == nil)
+        #expect(VerdictParser.extract("- one\n- two") == .extract(["one", "two"]))
+        #expect(VerdictParser.extract("[[NONE]]") == .extract([]))
+        #expect(VerdictParser.extract("  \n ") == nil)
+    }
+}
+
+@Suite struct HTTPJudgeTests {
+    /// A server answering 429, then 500, then garbage, then a verdict: the client retries
+    /// through all three and the judge sees one good reply.
+    @Test func retriesThroughRateLimitsErrorsAndGarbage() async throws {
+        let server = try LoopbackServer { request in
+            switch request.index {
+            case 1: return .respond(status: 429, headers: ["Retry-After": "0"], body: Data("slow down".utf8), delay: 0)
+            case 2: return .respond(500, body: "oops")
+            case 3: return .respond(200, body: "<html>not json</html>")
+            default:
+                return .respond(status: 200, headers: [:], body: OpenAIStub.chatCompletionBody(text: "Rating: [[9]]", promptTokens: 40, completionTokens: 5), delay: 0)
+            }
+        }
+        defer { server.stop() }
+        let judge = try HTTPJudge(baseURL: server.baseURL, model: "m", timeout: 2, retryPolicy: RetryPolicy(maxAttempts: 5, baseDelay: 0.01, maxDelay: 0.05))
+        let reply = try await judge.complete(JudgeRequest(messages: [.user("rate")], temperature: 0.01, maxTokens: 16, seed: 1))
+        #expect(reply.text == "Rating: [[9]]" && reply.tokensIn == 40 && reply.tokensOut == 5)
+        #expect(server.requestCount == 4)
+    }
+
+    /// A stalled server times out; a server that is down is reported as unavailable, naming the URL.
+    @Test func timeoutsAndDownServersBecomeUnavailable() async throws {
+        let stalled = try LoopbackServer { _ in .stall }
+        defer { stalled.stop() }
+        let slow = try HTTPJudge(baseURL: stalled.baseURL, model: "m", timeout: 0.3, retryPolicy: RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.02))
+        await #expect(throws: JudgeError.self) {
+            _ = try await slow.complete(JudgeRequest(messages: [.user("x")], temperature: 0, maxTokens: 4, seed: 0))
+        }
+        #expect(stalled.requestCount == 2)
+        let port = stalled.port
+        stalled.stop()
+        let down = try HTTPJudge(baseURL: "http://127.0.0.1:\(port)", model: "m", timeout: 1, retryPolicy: RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.02))
+        do {
+            _ = try await down.complete(JudgeRequest(messages: [.user("x")], temperature: 0, maxTokens: 4, seed: 0))
+            Issue.record("a down server answered")
+        } catch let error as JudgeError {
+            #expect(error.description.contains("127.0.0.1:\(port)"), "\(error)")
+        }
+    }
+
+    /// End to end through the scorer: an HTTP judge that never gives a verdict for logic leaves
+    /// logic failed with its outputs recorded; the other dimensions still score.
+    @Test func scorerOverHTTPRecordsUnparseableVerdicts() async throws {
+        let library = try RubricLibrary(folder: rubricsFolder)
+        let server = try LoopbackServer { request in
+            let json = (try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any]
+            let messages = json?["messages"] as? [[String: Any]] ?? []
+            let system = messages.first?["content"] as? String ?? ""
+            let user = messages.last?["content"] as? String ?? ""
+            let id = library.rubrics.values.first { $0.system == system }?.id ?? "?"
+            let text = id == "logic" ? "I refuse to rate." : standardScript(id, user, 1)
+            return .respond(status: 200, headers: [:], body: OpenAIStub.chatCompletionBody(text: text, promptTokens: 100, completionTokens: 10), delay: 0.01)
+        }
+        defer { server.stop() }
+        let judge = try HTTPJudge(baseURL: server.baseURL + "/v1", model: "m", timeout: 5, maxInFlight: 16)
+        let scorer = try makeScorer(store: temporaryStore(), judge: judge)
+        let r = try #require(try await scoreItem(scorer, question: "Q?", answers: ["A."]).first)
+        #expect(r.dimensions["logic"]?.status == .failed)
+        #expect(r.dimensions["logic"]?.outputs == Array(repeating: "I refuse to rate.", count: 5))
+        #expect(r.scores["helpfulness"] == 8 && r.scores["faithfulness"] == 6.25 && r.scores["completeness"] == 5)
+        #expect(r.judge.tokensIn == 100 * (r.judge.calls))
+    }
+}
