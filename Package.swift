@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LongRewardCLITests",
-            dependencies: ["LongRewardCLI"]
+            dependencies: ["LongRewardCLI", "Judges", "Store", "LoopbackServer"]
         ),
         .testTarget(
             name: "OpenAICompatibleTests",
