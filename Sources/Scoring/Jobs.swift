@@ -128,6 +128,8 @@ public struct ScoreJobOptions: Sendable {
     public var configuration = ScoringConfiguration()
     /// Reuse rubric prefixes in the local judge's KV cache.
     public var prefixCaching = true
+    /// Cap on every rubric's completion budget (nil: each rubric's `max_tokens`).
+    public var maxNewTokens: Int? = nil
 
     /// Creates options.
     public init(pipeline: PipelineOptions, inputPath: String, outputPath: String) {
@@ -190,7 +192,7 @@ public enum ScoreJob {
         let runID = try index.store.beginRun(command: "score \(options.inputPath)", config: config)
         let runner = JudgeRunner(
             judge: judge, store: index.store, runID: runID, schedule: options.configuration.retries,
-            concurrency: options.pipeline.concurrency)
+            concurrency: options.pipeline.concurrency, maxTokensCap: options.maxNewTokens)
         let scorer = try Scorer(index: index, runner: runner, rubrics: rubrics, configuration: options.configuration)
 
         let partial = options.outputPath + ".partial"
@@ -199,6 +201,15 @@ public enum ScoreJob {
         }
         let total = items.reduce(0) { $0 + $1.answers.count }
         let collector = RecordCollector(total: total)
+        // A heartbeat, so long judge calls still move the progress line.
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                let c = runner.counters.snapshot
+                onProgress(ScoringProgress(done: collector.done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut))
+            }
+        }
+        defer { heartbeat.cancel() }
         let lineEncoder = JSONEncoder()
         lineEncoder.keyEncodingStrategy = .convertToSnakeCase
         lineEncoder.outputFormatting = .sortedKeys
@@ -240,13 +251,16 @@ public enum ScoreJob {
 /// Thread-safe progress and record accumulation.
 final class RecordCollector: @unchecked Sendable {
     private let lock = NSLock()
-    private var done = 0
-    private(set) var records: [AnswerScore] = []
+    private var finished = 0
+    private var stored: [AnswerScore] = []
     let total: Int
 
     init(total: Int) { self.total = total }
 
-    func finish() -> Int { lock.withLock { done += 1; return done } }
+    var done: Int { lock.withLock { finished } }
+    var records: [AnswerScore] { lock.withLock { stored } }
 
-    func append(_ r: [AnswerScore]) { lock.withLock { records += r } }
+    func finish() -> Int { lock.withLock { finished += 1; return finished } }
+
+    func append(_ r: [AnswerScore]) { lock.withLock { stored += r } }
 }

@@ -99,11 +99,17 @@ public final class JudgeRunner: Sendable {
     public let schedule: RetrySchedule
     /// Counters for progress and the summary.
     public let counters = JudgeCounters()
+    /// Cap on every rubric's completion budget (nil: the rubric's own `max_tokens`).
+    public let maxTokensCap: Int?
     private let limiter: CallLimiter
     private let inFlight = InFlightCalls()
 
     /// Creates a runner; at most `concurrency` calls are in flight at once.
-    public init(judge: any Judge, store: Store, runID: Int64?, schedule: RetrySchedule = RetrySchedule(), concurrency: Int = 8) {
+    public init(
+        judge: any Judge, store: Store, runID: Int64?, schedule: RetrySchedule = RetrySchedule(), concurrency: Int = 8,
+        maxTokensCap: Int? = nil
+    ) {
+        self.maxTokensCap = maxTokensCap
         self.judge = judge
         self.store = store
         self.runID = runID
@@ -122,13 +128,15 @@ public final class JudgeRunner: Sendable {
     public func call(_ rubric: Rubric, _ values: [String: String]) async throws -> JudgeOutcome {
         let messages = try rubric.messages(values)
         let promptHash = Self.promptHash(messages)
+        let maxTokens = min(rubric.maxTokens, maxTokensCap ?? Int.max)
+        // Ratings and support labels end with `]]`: a local judge can stop right there.
+        let stopAfter = rubric.parse == .rating || rubric.parse == .support ? ["]]"] : []
         var outcome = JudgeOutcome(verdict: nil, outputs: [], attempts: 0, cacheHits: 0, tokensIn: 0, tokensOut: 0, cachedPromptTokens: 0)
         for attempt in 1...schedule.attempts {
             let temperature = schedule.temperature(attempt: attempt)
             let seed = attempt
-            let key = SHA256.hex(
-                [promptHash, judge.identity, String(temperature), String(rubric.maxTokens), String(seed), String(attempt)]
-                    .joined(separator: "|"))
+            let keyParts: [String] = [promptHash, judge.identity, String(temperature), String(maxTokens), String(seed), String(attempt)]
+            let key = SHA256.hex((keyParts + stopAfter).joined(separator: "|"))
             outcome.attempts += 1
             let raw: String
             // An identical call already in flight (another answer asking the same thing): wait
@@ -145,11 +153,11 @@ public final class JudgeRunner: Sendable {
             } else {
                 let request = JudgeRequest(
                     messages: messages, fixedMessageCount: rubric.fixedMessageCount, temperature: temperature,
-                    maxTokens: rubric.maxTokens, seed: seed)
+                    maxTokens: maxTokens, seed: seed, stopAfter: stopAfter)
                 var record = JudgeCallRecord(
                     callKey: key, promptHash: promptHash, rubricID: rubric.id, rubricVersion: rubric.version,
                     rubricHash: rubric.contentHash, judgeID: judge.identity, temperature: temperature,
-                    maxTokens: rubric.maxTokens, seed: seed, attempt: attempt, status: .error, rawOutput: nil,
+                    maxTokens: maxTokens, seed: seed, attempt: attempt, status: .error, rawOutput: nil,
                     parsedValue: nil, error: nil, tokensIn: nil, tokensOut: nil, cachedTokens: nil,
                     latencyMilliseconds: nil, runID: runID)
                 let reply: JudgeReply

@@ -62,7 +62,11 @@ private let wordChunker = Chunker { text in text.split(whereSeparator: { $0 == "
 
     @Test func documentsOverTheLimitAreRefused() throws {
         let text = String(repeating: "word ", count: 500)
-        #expect(throws: RetrievalError.documentTooLong(source: "big.txt", tokens: 500, limit: 100)) {
+        #expect(throws: RetrievalError.documentTooLong(source: "big.txt", tokens: 500, limit: 400)) {
+            try wordChunker.chunk(text, source: "big.txt", options: ChunkingOptions(fineTokens: 10, coarseTokens: 50, maxDocumentTokens: 400))
+        }
+        // Far over the limit, the byte-size bound refuses before tokenising anything.
+        #expect(throws: RetrievalError.documentTooLong(source: "big.txt", tokens: 312, limit: 100)) {
             try wordChunker.chunk(text, source: "big.txt", options: ChunkingOptions(fineTokens: 10, coarseTokens: 50, maxDocumentTokens: 100))
         }
         #expect(throws: RetrievalError.self) { try ChunkingOptions(fineTokens: 64, coarseTokens: 32).validate() }

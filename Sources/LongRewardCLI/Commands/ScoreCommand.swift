@@ -48,6 +48,9 @@ struct ScoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Judge attempts per call when the output cannot be parsed (first at 0.01, then 0.95).")
     var attempts: Int = 5
 
+    @Option(name: .long, help: "Cap every rubric's completion budget (tokens); small local judges ramble.")
+    var maxNewTokens: Int?
+
     @Flag(name: .long, help: "Do not reuse rubric prefixes in the local judge's KV cache (for measurement).")
     var noPrefixCache = false
 
@@ -57,6 +60,7 @@ struct ScoreCommand: AsyncParsableCommand {
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+        if let maxNewTokens, maxNewTokens < 8 { throw ValidationError("--max-new-tokens must be at least 8") }
         guard parsedWeights != nil else { throw ValidationError("--weights takes four comma-separated numbers, got '\(weights)'") }
         guard NoStatementPolicy(rawValue: noStatements) != nil else {
             throw ValidationError("--no-statements must be exclude, full or zero")
@@ -75,6 +79,7 @@ struct ScoreCommand: AsyncParsableCommand {
         options.judgeModel = judgeModel
         options.rubricsFolder = rubrics
         options.prefixCaching = !noPrefixCache
+        options.maxNewTokens = maxNewTokens
         options.configuration = ScoringConfiguration(
             weights: parsedWeights!, topK: topK, noStatementPolicy: NoStatementPolicy(rawValue: noStatements)!,
             retries: RetrySchedule(attempts: attempts))
@@ -141,18 +146,23 @@ struct SummaryJSON: Encodable {
 final class ProgressBar: @unchecked Sendable {
     private let started = Date()
     private let lock = NSLock()
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private var last = (-1, -1)
 
     func update(_ p: ScoringProgress) {
         lock.withLock {
+            // On a terminal the line redraws every second; in a log, only when something finished.
+            if !terminal && last == (p.done, p.calls) { return }
+            last = (p.done, p.calls)
             let elapsed = Date().timeIntervalSince(started)
             let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
             let width = 24
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let eta = p.done > 0 ? elapsed / Double(p.done) * Double(p.total - p.done) : 0
+            let eta = p.done > 0 ? "\(Int(elapsed / Double(p.done) * Double(p.total - p.done))) s" : "?"
             Console.status(
                 "[\(bar)] \(p.done)/\(p.total) answers, \(p.calls) judge calls, \(p.cacheHits) cached, "
-                    + "\(p.tokensIn + p.tokensOut) tokens, \(Int(elapsed)) s elapsed, ETA \(Int(eta)) s")
+                    + "\(p.tokensIn + p.tokensOut) tokens, \(Int(elapsed)) s elapsed, ETA \(eta)")
         }
     }
 }
