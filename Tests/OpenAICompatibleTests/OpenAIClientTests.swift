@@ -80,7 +80,7 @@ func expectClientError(
         #expect(reply.finishReason == "stop")
         #expect(reply.model == "served")
         #expect(reply.httpAttempts == 1)
-        #expect(reply.latencySeconds > 0 && reply.latencySeconds < 2)
+        #expect(reply.latencySeconds > 0 && reply.latencySeconds < 30)  // loose: CI machines are busy
 
         let request = try #require(seen.value)
         #expect(request.method == "POST")
@@ -188,7 +188,7 @@ func expectClientError(
         let start = Date()
         call.cancel()
         await #expect(throws: CancellationError.self) { _ = try await call.value }
-        #expect(Date().timeIntervalSince(start) < 1)
+        #expect(Date().timeIntervalSince(start) < 5)  // well under the 10 s timeout: cancelled, not timed out
         let reply = try await client.chat(messages: question, temperature: 0, maxTokens: 8)
         #expect(reply.httpAttempts == 1)
     }
