@@ -76,7 +76,7 @@ let package = Package(
         ),
         .target(name: "OpenAICompatible"),
         .target(name: "LoopbackServer"),
-        .target(name: "Retrieval", dependencies: ["CFaissShim", "Models", "Tokenizers", "OpenAICompatible"]),
+        .target(name: "Retrieval", dependencies: ["CFaissShim", "Formats", "Models", "Tokenizers", "OpenAICompatible"]),
         .target(name: "Judges", dependencies: ["Models", "Tokenizers", "Formats", "OpenAICompatible"]),
         .target(name: "Scoring", dependencies: ["Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"]),
         .target(

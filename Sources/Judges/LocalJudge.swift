@@ -103,20 +103,15 @@ public final class LocalJudge: Judge, @unchecked Sendable {
                 sampling: SamplingParameters(
                     temperature: Float(item.pending.request.temperature), topK: 0, topP: 1,
                     seed: UInt64(truncatingIfNeeded: item.pending.request.seed)),
-                stopStrings: item.pending.request.stopAfter)
+                stopStrings: item.pending.request.stopAfter, keepStopString: true)
         }
         let started = Date()
         let generations = model.generate(
             prompts: accepted.map(\.prompt), parameters: parameters, prefixes: accepted.map(\.prefix))
         let latency = Date().timeIntervalSince(started)
         for (item, generation) in zip(accepted, generations) {
-            // A stop string marks a finished verdict: keep it, the parser reads it.
-            var text = generation.text
-            if generation.stopReason == .stopString, let stop = item.pending.request.stopAfter.first(where: { _ in true }) {
-                text += stop
-            }
             item.pending.continuation.resume(returning: JudgeReply(
-                text: text, tokensIn: item.prompt.count, cachedTokens: item.prefix?.count ?? 0,
+                text: generation.text, tokensIn: item.prompt.count, cachedTokens: item.prefix?.count ?? 0,
                 tokensOut: generation.tokens.count, latency: latency))
         }
     }

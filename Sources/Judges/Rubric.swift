@@ -30,6 +30,11 @@ public struct Rubric: Sendable {
     public let parse: ParseMode
     /// Completion budget.
     public let maxTokens: Int
+    /// Strings that end a finished verdict (`]]` for ratings and labels): a local judge stops
+    /// there and keeps them.
+    public let stopAfter: [String]
+    /// Named templates for how the scorer lays out placeholder values (passages, extracts).
+    public let formats: [String: String]
     /// Fixed instructions (the system message).
     public let system: String
     /// The per-call user message, with `{{placeholder}}` markers.
@@ -91,6 +96,8 @@ public struct Rubric: Sendable {
         self.placeholders = placeholders
         self.parse = parse
         self.maxTokens = meta["max_tokens"] as? Int ?? 512
+        self.stopAfter = meta["stop_after"] as? [String] ?? []
+        self.formats = meta["formats"] as? [String: String] ?? [:]
         self.system = String(decoding: systemData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         self.userTemplate = user
         self.examples = examples
@@ -104,6 +111,16 @@ public struct Rubric: Sendable {
             guard let value = values[name] else { throw JudgeError.missingPlaceholder(rubric: id, name: name) }
             text = text.replacingOccurrences(of: "{{\(name)}}", with: value)
         }
+        return text
+    }
+
+    /// Fills the named format with `values` (`{{name}}` markers).
+    /// - Throws: `JudgeError.invalidRubric` when rubric.json has no such format.
+    public func format(_ name: String, _ values: [String: String]) throws -> String {
+        guard var text = formats[name] else {
+            throw JudgeError.invalidRubric(path: "\(id)/rubric.json", reason: "missing formats.\(name)")
+        }
+        for (key, value) in values { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
         return text
     }
 

@@ -15,9 +15,12 @@ public struct GenerationParameters: Sendable, Equatable {
     public var sampling: SamplingParameters
     /// Generation stops (and the text is cut) where any of these strings appears.
     public var stopStrings: [String]
+    /// Whether the text keeps the stop string that ended it (a verdict's closing `]]`).
+    public var keepStopString: Bool
 
     /// Creates generation parameters.
-    public init(maxTokens: Int = 256, sampling: SamplingParameters = .greedy, stopStrings: [String] = []) {
+    public init(maxTokens: Int = 256, sampling: SamplingParameters = .greedy, stopStrings: [String] = [], keepStopString: Bool = false) {
+        self.keepStopString = keepStopString
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
@@ -212,7 +215,7 @@ public final class LanguageModel: @unchecked Sendable {
         st.pending += piece
         // Hold back text that could be the start of a stop string; cut at a full match.
         if let cut = st.parameters.stopStrings.compactMap({ st.pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-            let before = String(st.pending[..<cut.lowerBound])
+            let before = String(st.pending[..<(st.parameters.keepStopString ? cut.upperBound : cut.lowerBound)])
             st.text += before
             onText?(sequence, before)
             st.pending = ""

@@ -110,7 +110,7 @@ public struct Chunker: Sendable {
     /// Packs units greedily into chunks of at most `maxTokens` tokens.
     public func pack(_ units: [Unit], bytes: [UInt8], maxTokens: Int) -> [TextChunk] {
         var chunks: [TextChunk] = []
-        var first = 0, tokens = 0, tokenStart = 0, position = 0
+        var first = 0, tokens = 0, tokenStart = 0
         func flush(upTo end: Int) {
             guard end > first else { return }
             let byteStart = units[first].byteStart, byteEnd = units[end - 1].byteEnd
@@ -124,9 +124,8 @@ public struct Chunker: Sendable {
         for (i, unit) in units.enumerated() {
             if tokens > 0, tokens + unit.tokens > maxTokens { flush(upTo: i) }
             tokens += unit.tokens
-            position = i + 1
         }
-        flush(upTo: position)
+        flush(upTo: units.count)
         return chunks
     }
 

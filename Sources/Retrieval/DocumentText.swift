@@ -1,5 +1,6 @@
 // DocumentText.swift: reading and normalising documents (txt, md, jsonl).
 
+import Formats
 import Foundation
 
 /// Normalised document text: valid UTF-8, `\n` newlines, no byte-order mark, no NUL or other
@@ -50,33 +51,34 @@ public enum DocumentText {
         return result
     }
 
-    /// Reads documents from a file: one for txt and md, one per line for jsonl (field `text`,
-    /// `context` or `document`; id from `id`, `doc_id` or the line number).
-    /// - Returns: `(id, text)` pairs; ids default to the file name without extension.
-    public static func read(path: String) throws -> [(id: String?, text: String)] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw RetrievalError.unreadableDocument(path: path, reason: exists ? "permission denied or a folder" : "no such file")
-        }
+    /// Reads documents from a file: one for txt and md (id: the file name without extension),
+    /// one per line for jsonl (field `text`, `context` or `document`; id from `id`, `doc_id`, else
+    /// `<file name>-<line>`).
+    public static func read(path: String) throws -> [(id: String, text: String)] {
         if path.lowercased().hasSuffix(".jsonl") {
-            var out: [(id: String?, text: String)] = []
-            for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-                let trimmed = line.drop { $0 == 32 || $0 == 9 || $0 == 13 }
-                if trimmed.isEmpty { continue }
-                let label = "\(path):\(index + 1)"
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                    throw RetrievalError.unreadableDocument(path: label, reason: "not a JSON object")
+            let lines: [(line: Int, object: [String: Any])]
+            do { lines = try JSONLines.readObjects(path: path) } catch let error as JSONLinesError {
+                switch error {
+                case .malformedLine(let file, let line, let reason): throw RetrievalError.unreadableDocument(path: "\(file):\(line)", reason: reason)
+                default: throw RetrievalError.unreadableDocument(path: path, reason: error.description)
                 }
+            }
+            let out = try lines.map { line, object -> (id: String, text: String) in
+                let label = "\(path):\(line)"
                 guard let text = (object["text"] ?? object["context"] ?? object["document"]) as? String else {
                     throw RetrievalError.unreadableDocument(path: label, reason: "no string field 'text', 'context' or 'document'")
                 }
                 let id = (object["id"] ?? object["doc_id"]).map { "\($0)" }
-                out.append((id ?? "\(baseName(path))-\(index + 1)", try normalise(text: text, source: label)))
+                return (id ?? "\(baseName(path))-\(line)", try normalise(text: text, source: label))
             }
             guard !out.isEmpty else { throw RetrievalError.emptyDocument(source: path) }
             return out
         }
-        return [(nil, try normalise(bytes: Array(data), source: path))]
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw RetrievalError.unreadableDocument(path: path, reason: exists ? "permission denied or a folder" : "no such file")
+        }
+        return [(baseName(path), try normalise(bytes: Array(data), source: path))]
     }
 
     /// The file name without folder and extension.

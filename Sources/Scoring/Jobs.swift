@@ -91,9 +91,7 @@ public enum IndexJob {
         // Read everything first: a bad file fails before anything is written.
         var documents: [(id: String, text: String, source: String)] = []
         for path in paths {
-            for (id, text) in try DocumentText.read(path: path) {
-                documents.append((id ?? DocumentText.baseName(path), text, path))
-            }
+            for (id, text) in try DocumentText.read(path: path) { documents.append((id, text, path)) }
         }
         let index = try options.open()
         var out: [IndexedDocument] = []
@@ -201,12 +199,16 @@ public enum ScoreJob {
         }
         let total = items.reduce(0) { $0 + $1.answers.count }
         let collector = RecordCollector(total: total)
+        let report: @Sendable () -> Void = {
+            let c = runner.counters.snapshot
+            onProgress(ScoringProgress(
+                done: collector.done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut))
+        }
         // A heartbeat, so long judge calls still move the progress line.
         let heartbeat = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
-                let c = runner.counters.snapshot
-                onProgress(ScoringProgress(done: collector.done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut))
+                report()
             }
         }
         defer { heartbeat.cancel() }
@@ -219,9 +221,8 @@ public enum ScoreJob {
                 let itemCollector = RecordCollector(total: answers.count)
                 try await scorer.score(item: record, document: document, answers: answers) { score in
                     itemCollector.append([score])
-                    let done = collector.finish()
-                    let c = runner.counters.snapshot
-                    onProgress(ScoringProgress(done: done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut))
+                    collector.finish()
+                    report()
                 }
                 let itemRecords = itemCollector.records.sorted { $0.answerIndex < $1.answerIndex }
                 for r in itemRecords {
@@ -260,7 +261,7 @@ final class RecordCollector: @unchecked Sendable {
     var done: Int { lock.withLock { finished } }
     var records: [AnswerScore] { lock.withLock { stored } }
 
-    func finish() -> Int { lock.withLock { finished += 1; return finished } }
+    func finish() { lock.withLock { finished += 1 } }
 
     func append(_ r: [AnswerScore]) { lock.withLock { stored += r } }
 }

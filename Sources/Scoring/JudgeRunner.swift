@@ -45,9 +45,8 @@ public struct JudgeOutcome: Sendable {
 public final class JudgeCounters: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var calls = 0, cacheHits = 0, tokensIn = 0, tokensOut = 0, cachedPromptTokens = 0
-    private(set) var judgeSeconds = 0.0
 
-    func add(call cached: Bool, tokensIn: Int, tokensOut: Int, cachedPrompt: Int, seconds: Double) {
+    func add(call cached: Bool, tokensIn: Int, tokensOut: Int, cachedPrompt: Int) {
         lock.lock()
         defer { lock.unlock() }
         if cached { cacheHits += 1 } else {
@@ -55,7 +54,6 @@ public final class JudgeCounters: @unchecked Sendable {
             self.tokensIn += tokensIn
             self.tokensOut += tokensOut
             cachedPromptTokens += cachedPrompt
-            judgeSeconds += seconds
         }
     }
 
@@ -129,14 +127,12 @@ public final class JudgeRunner: Sendable {
         let messages = try rubric.messages(values)
         let promptHash = Self.promptHash(messages)
         let maxTokens = min(rubric.maxTokens, maxTokensCap ?? Int.max)
-        // Ratings and support labels end with `]]`: a local judge can stop right there.
-        let stopAfter = rubric.parse == .rating || rubric.parse == .support ? ["]]"] : []
         var outcome = JudgeOutcome(verdict: nil, outputs: [], attempts: 0, cacheHits: 0, tokensIn: 0, tokensOut: 0, cachedPromptTokens: 0)
         for attempt in 1...schedule.attempts {
             let temperature = schedule.temperature(attempt: attempt)
             let seed = attempt
             let keyParts: [String] = [promptHash, judge.identity, String(temperature), String(maxTokens), String(seed), String(attempt)]
-            let key = SHA256.hex((keyParts + stopAfter).joined(separator: "|"))
+            let key = SHA256.hex((keyParts + rubric.stopAfter).joined(separator: "|"))
             outcome.attempts += 1
             let raw: String
             // An identical call already in flight (another answer asking the same thing): wait
@@ -149,11 +145,11 @@ public final class JudgeRunner: Sendable {
                 outcome.cacheHits += 1
                 outcome.tokensIn += hit.tokensIn ?? 0
                 outcome.tokensOut += hit.tokensOut ?? 0
-                counters.add(call: true, tokensIn: 0, tokensOut: 0, cachedPrompt: 0, seconds: 0)
+                counters.add(call: true, tokensIn: 0, tokensOut: 0, cachedPrompt: 0)
             } else {
                 let request = JudgeRequest(
                     messages: messages, fixedMessageCount: rubric.fixedMessageCount, temperature: temperature,
-                    maxTokens: maxTokens, seed: seed, stopAfter: stopAfter)
+                    maxTokens: maxTokens, seed: seed, stopAfter: rubric.stopAfter)
                 var record = JudgeCallRecord(
                     callKey: key, promptHash: promptHash, rubricID: rubric.id, rubricVersion: rubric.version,
                     rubricHash: rubric.contentHash, judgeID: judge.identity, temperature: temperature,
@@ -189,9 +185,7 @@ public final class JudgeRunner: Sendable {
                 outcome.tokensIn += reply.tokensIn
                 outcome.tokensOut += reply.tokensOut
                 outcome.cachedPromptTokens += reply.cachedTokens
-                counters.add(
-                    call: false, tokensIn: reply.tokensIn, tokensOut: reply.tokensOut, cachedPrompt: reply.cachedTokens,
-                    seconds: reply.latency)
+                counters.add(call: false, tokensIn: reply.tokensIn, tokensOut: reply.tokensOut, cachedPrompt: reply.cachedTokens)
             }
             outcome.outputs.append(raw)
             // Re-parse cached outputs too: a fixed parser reads old rows correctly.

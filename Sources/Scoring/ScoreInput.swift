@@ -1,5 +1,6 @@
 // ScoreInput.swift: the items of a `score` run, read from JSONL and checked before any scoring.
 
+import Formats
 import Foundation
 
 /// Where an item's document comes from.
@@ -41,37 +42,21 @@ public struct ScoreItem: Sendable, Equatable {
 public enum ScoreInput {
     /// Parses every line of `path`; any bad line fails the whole file (nothing is scored).
     public static func read(path: String) throws -> [ScoreItem] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ScoringError.unreadableInput(
-                path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+        let lines: [(line: Int, object: [String: Any])]
+        do { lines = try JSONLines.readObjects(path: path) } catch let error as JSONLinesError {
+            switch error {
+            case .malformedLine(let file, let line, let reason): throw ScoringError.badInput(file: file, line: line, reason: "malformed JSON (\(reason))")
+            case .unreadable(_, let reason): throw ScoringError.unreadableInput(path: path, reason: reason)
+            case .missingField(let file, let line, let field): throw ScoringError.badInput(file: file, line: line, reason: "missing '\(field)'")
+            }
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ScoringError.unreadableInput(path: path, reason: "not UTF-8 text")
-        }
+        guard !lines.isEmpty else { throw ScoringError.unreadableInput(path: path, reason: "no items (the file is empty)") }
         let folder = (path as NSString).deletingLastPathComponent
-        var items: [ScoreItem] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty { continue }
-            items.append(try parse(line: line, number: index + 1, file: path, folder: folder))
-        }
-        guard !items.isEmpty else { throw ScoringError.unreadableInput(path: path, reason: "no items (the file is empty)") }
-        return items
+        return try lines.map { try parse(object: $0.object, number: $0.line, file: path, folder: folder) }
     }
 
-    static func parse(line: String, number: Int, file: String, folder: String) throws -> ScoreItem {
+    static func parse(object: [String: Any], number: Int, file: String, folder: String) throws -> ScoreItem {
         func bad(_ reason: String) -> ScoringError { .badInput(file: file, line: number, reason: reason) }
-        let object: [String: Any]
-        do {
-            guard let parsed = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw bad("expected a JSON object")
-            }
-            object = parsed
-        } catch let error as ScoringError {
-            throw error
-        } catch {
-            throw bad("malformed JSON (\((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "parse error"))")
-        }
         func string(_ keys: [String]) throws -> String? {
             for key in keys {
                 guard let value = object[key], !(value is NSNull) else { continue }

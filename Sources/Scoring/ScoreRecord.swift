@@ -56,6 +56,14 @@ public struct JudgeUsage: Sendable, Codable, Equatable {
     /// Prompt and completion tokens; prompt tokens served by the prefix cache.
     public var tokensIn = 0, tokensOut = 0, cachedPromptTokens = 0
 
+    mutating func merge(_ o: JudgeUsage) {
+        calls += o.calls
+        cacheHits += o.cacheHits
+        tokensIn += o.tokensIn
+        tokensOut += o.tokensOut
+        cachedPromptTokens += o.cachedPromptTokens
+    }
+
     mutating func add(_ o: JudgeOutcome) {
         calls += o.attempts - o.cacheHits
         cacheHits += o.cacheHits

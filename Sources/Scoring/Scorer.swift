@@ -115,7 +115,7 @@ public final class Scorer: Sendable {
                     file: inputFile, line: item.line,
                     reason: "\(path) holds \(docs.count) documents; index it with `longreward index` and refer to one by \"doc_id\"")
             }
-            document = try await index.ingest(text: docs[0].text, id: docs[0].id ?? DocumentText.baseName(path), source: path).document
+            document = try await index.ingest(text: docs[0].text, id: docs[0].id, source: path).document
         }
         let itemID = item.id ?? "item:" + SHA256.hex(document.id + "\u{1F}" + item.question).prefix(12)
         let record = ItemRecord(id: itemID, documentID: document.id, question: item.question)
@@ -201,7 +201,7 @@ public final class Scorer: Sendable {
             dimensions[d.rawValue] = Self.ratingResult(outcome)
         }
         let f = try await faithfulness
-        usage.add(f.usage)
+        usage.merge(f.usage)
         dimensions[Dimension.faithfulness.rawValue] = f.result
         let (cResult, cUsage) = try await completeness
         if let cUsage { usage.add(cUsage) }
@@ -229,42 +229,43 @@ public final class Scorer: Sendable {
 
     /// Statements, evidence, support labels: `10 * mean(value)` over the statements the judge labelled.
     func faithfulness(answer: AnswerRecord, question: String, document: DocumentRecord) async throws
-        -> (result: DimensionResult, statements: [StatementResult], usage: JudgeOutcome)
+        -> (result: DimensionResult, statements: [StatementResult], usage: JudgeUsage)
     {
         let extraction = try await runner.call(rubrics["statements"]!, ["question": question, "answer": answer.text])
+        var usage = JudgeUsage()
+        usage.add(extraction)
         guard case .statements(let statements)? = extraction.verdict else {
             return (DimensionResult(
                 status: .failed, score: nil, reason: extraction.failure ?? "no <statement> list in \(extraction.attempts) attempts",
-                outputs: extraction.outputs), [], extraction)
+                outputs: extraction.outputs), [], usage)
         }
         if statements.isEmpty {
             let reason = "the answer makes no factual statement (policy: \(configuration.noStatementPolicy.rawValue))"
             switch configuration.noStatementPolicy {
-            case .exclude: return (DimensionResult(status: .policy, score: nil, reason: reason, outputs: nil), [], extraction)
-            case .full: return (DimensionResult(status: .policy, score: 10, reason: reason, outputs: nil), [], extraction)
-            case .zero: return (DimensionResult(status: .policy, score: 0, reason: reason, outputs: nil), [], extraction)
+            case .exclude: return (DimensionResult(status: .policy, score: nil, reason: reason, outputs: nil), [], usage)
+            case .full: return (DimensionResult(status: .policy, score: 10, reason: reason, outputs: nil), [], usage)
+            case .zero: return (DimensionResult(status: .policy, score: 0, reason: reason, outputs: nil), [], usage)
             }
         }
         let evidence = try await index.evidence(for: statements, documentID: document.id, k: configuration.topK)
         let support = rubrics["support"]!
+        let passageLists = try evidence.map { chunks in
+            try chunks.enumerated().map { try support.format("passage", ["n": "\($0.offset + 1)", "text": $0.element.text]) }
+                .joined(separator: "\n")
+        }
         let outcomes = try await withThrowingTaskGroup(of: (Int, JudgeOutcome).self) { group in
             for (i, statement) in statements.enumerated() {
-                let passages = evidence[i].enumerated().map { "[\($0.offset + 1)] \($0.element.text)" }.joined(separator: "\n")
+                let passages = passageLists[i]
                 group.addTask { (i, try await self.runner.call(support, ["statement": statement, "passages": passages])) }
             }
             var out = [JudgeOutcome?](repeating: nil, count: statements.count)
             for try await (i, outcome) in group { out[i] = outcome }
             return out.map { $0! }
         }
-        var usage = extraction
         var results: [StatementResult] = []
         var values: [Double] = []
         for (i, outcome) in outcomes.enumerated() {
-            usage.attempts += outcome.attempts
-            usage.cacheHits += outcome.cacheHits
-            usage.tokensIn += outcome.tokensIn
-            usage.tokensOut += outcome.tokensOut
-            usage.cachedPromptTokens += outcome.cachedPromptTokens
+            usage.add(outcome)
             var label: SupportLabel? = nil
             if case .support(let l)? = outcome.verdict { label = l; values.append(l.value) }
             results.append(StatementResult(
@@ -289,9 +290,11 @@ public final class Scorer: Sendable {
         let chunks = try index.store.chunks(documentID: document.id, level: .coarse)
         let total = max(1, document.tokenCount)
         let extract = rubrics["extract"]!
+        // Where each chunk sits, as a percentage range of the document's tokens.
+        let positions = chunks.map { "\($0.tokenStart * 100 / total)%-\(($0.tokenEnd * 100 + total - 1) / total)%" }
         let outcomes = try await withThrowingTaskGroup(of: (Int, JudgeOutcome).self) { group in
             for (i, chunk) in chunks.enumerated() {
-                let position = "\(chunk.tokenStart * 100 / total)%-\((chunk.tokenEnd * 100 + total - 1) / total)%"
+                let position = positions[i]
                 group.addTask { (i, try await self.runner.call(extract, ["question": question, "position": position, "chunk": chunk.text])) }
             }
             var out = [JudgeOutcome?](repeating: nil, count: chunks.count)
@@ -301,9 +304,8 @@ public final class Scorer: Sendable {
         var usage = JudgeUsage()
         var results: [ExtractResult] = []
         var failures = 0
-        for (chunk, outcome) in zip(chunks, outcomes) {
+        for (position, outcome) in zip(positions, outcomes) {
             usage.add(outcome)
-            let position = "\(chunk.tokenStart * 100 / total)%-\((chunk.tokenEnd * 100 + total - 1) / total)%"
             if case .extract(let facts)? = outcome.verdict {
                 results.append(ExtractResult(position: position, facts: facts, status: .ok))
             } else {
@@ -315,12 +317,13 @@ public final class Scorer: Sendable {
         return (results, usage, failure)
     }
 
-    /// The extracts as the completeness rubric reads them.
-    public static func renderExtracts(_ extracts: [ExtractResult]) -> String {
-        let blocks = extracts.filter { !$0.facts.isEmpty }.map { e in
-            "Part \(e.position):\n" + e.facts.map { "- " + $0 }.joined(separator: "\n")
+    /// The extracts as the completeness rubric reads them (layout from its `formats`).
+    public static func renderExtracts(_ extracts: [ExtractResult], rubric: Rubric) throws -> String {
+        let blocks = try extracts.filter { !$0.facts.isEmpty }.map { e in
+            let facts = try e.facts.map { try rubric.format("fact", ["fact": $0]) }.joined(separator: "\n")
+            return try rubric.format("extract_block", ["position": e.position, "facts": facts])
         }
-        return blocks.isEmpty ? "(no relevant information found)" : blocks.joined(separator: "\n\n")
+        return blocks.isEmpty ? try rubric.format("no_extracts", [:]) : blocks.joined(separator: "\n\n")
     }
 
     func completeness(answer: AnswerRecord, question: String, extracts: [ExtractResult], extractFailure: String?) async throws
@@ -329,8 +332,9 @@ public final class Scorer: Sendable {
         if let extractFailure {
             return (DimensionResult(status: .failed, score: nil, reason: extractFailure, outputs: nil), nil)
         }
+        let rubric = rubrics["completeness"]!
         let outcome = try await runner.call(
-            rubrics["completeness"]!, ["question": question, "extracts": Self.renderExtracts(extracts), "answer": answer.text])
+            rubric, ["question": question, "extracts": try Self.renderExtracts(extracts, rubric: rubric), "answer": answer.text])
         return (Self.ratingResult(outcome), outcome)
     }
 }

@@ -114,7 +114,7 @@ private func binaryURL() -> URL {
         #expect(!FileManager.default.fileExists(atPath: output))
         // A binary document is refused by index, naming the file.
         let binary = folder.appendingPathComponent("blob.txt").path
-        FileManager.default.createFile(atPath: binary, contents: Data([0xFF, 0x00, 0xFE, 0x01, 0x80]))
+        _ = FileManager.default.createFile(atPath: binary, contents: Data([0xFF, 0x00, 0xFE, 0x01, 0x80]))
         let (code2, _, err2) = try runCLI(["index", binary, "--store", folder.appendingPathComponent("s.sqlite").path])
         #expect(code2 != 0 && err2.contains("blob.txt"), "\(err2)")
     }

@@ -67,10 +67,6 @@ private func gaussian(_ n: Int, _ g: inout SeededGenerator) -> [Float] {
     }
 }
 
-private func normalised(_ v: [Float]) -> [Float] {
-    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    return v.map { $0 / norm }
-}
 
 /// `count` uniformly random unit vectors.
 private func randomUnitVectors(_ count: Int, dimension: Int, seed: UInt64) -> [Float] {
@@ -322,7 +318,7 @@ private func temporaryFolder() throws -> String {
         }
 
         let empty = folder + "/empty.faiss"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         #expect {
             try VectorIndex.read(from: empty)
         } throws: { error in
