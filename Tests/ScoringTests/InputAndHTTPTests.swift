@@ -102,7 +102,7 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
             }
         }
         defer { server.stop() }
-        let judge = try HTTPJudge(baseURL: server.baseURL, model: "m", timeout: 2, retryPolicy: RetryPolicy(maxAttempts: 5, baseDelay: 0.01, maxDelay: 0.05))
+        let judge = try HTTPJudge(baseURL: server.baseURL, model: "m", timeout: 30, retryPolicy: RetryPolicy(maxAttempts: 5, baseDelay: 0.01, maxDelay: 0.05))
         let reply = try await judge.complete(JudgeRequest(messages: [.user("rate")], temperature: 0.01, maxTokens: 16, seed: 1))
         #expect(reply.text == "Rating: [[9]]" && reply.tokensIn == 40 && reply.tokensOut == 5)
         #expect(server.requestCount == 4)
@@ -119,7 +119,7 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
         #expect(stalled.requestCount == 2)
         let port = stalled.port
         stalled.stop()
-        let down = try HTTPJudge(baseURL: "http://127.0.0.1:\(port)", model: "m", timeout: 1, retryPolicy: RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.02))
+        let down = try HTTPJudge(baseURL: "http://127.0.0.1:\(port)", model: "m", timeout: 30, retryPolicy: RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.02))
         do {
             _ = try await down.complete(JudgeRequest(messages: [.user("x")], temperature: 0, maxTokens: 4, seed: 0))
             Issue.record("a down server answered")
@@ -142,7 +142,7 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
             return .respond(status: 200, headers: [:], body: OpenAIStub.chatCompletionBody(text: text, promptTokens: 100, completionTokens: 10), delay: 0.01)
         }
         defer { server.stop() }
-        let judge = try HTTPJudge(baseURL: server.baseURL + "/v1", model: "m", timeout: 5, maxInFlight: 16)
+        let judge = try HTTPJudge(baseURL: server.baseURL + "/v1", model: "m", timeout: 60, maxInFlight: 16)
         let scorer = try makeScorer(store: temporaryStore(), judge: judge)
         let r = try #require(try await scoreItem(scorer, question: "Q?", answers: ["A."]).first)
         #expect(r.dimensions["logic"]?.status == .failed)
