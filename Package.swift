@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Judges", targets: ["Judges"]),
         .library(name: "Scoring", targets: ["Scoring"]),
+        .library(name: "Preferences", targets: ["Preferences"]),
         .library(name: "OpenAICompatible", targets: ["OpenAICompatible"]),
     ],
     dependencies: [
@@ -80,6 +81,11 @@ let package = Package(
         .target(name: "Judges", dependencies: ["Models", "Tokenizers", "Formats", "OpenAICompatible"]),
         .target(name: "Scoring", dependencies: ["Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"]),
         .target(
+            name: "Preferences",
+            dependencies: ["Scoring", "Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"],
+            swiftSettings: numericSettings
+        ),
+        .target(
             name: "TestSupport",
             dependencies: ["Kernels"],
             path: "Sources/TestSupport"
@@ -87,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "LongRewardCLI",
             dependencies: [
-                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking", "Retrieval", "Scoring",
+                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking", "Retrieval", "Scoring", "Preferences",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -118,6 +124,10 @@ let package = Package(
         .testTarget(
             name: "ScoringTests",
             dependencies: ["Scoring", "Judges", "Retrieval", "Store", "OpenAICompatible", "LoopbackServer"]
+        ),
+        .testTarget(
+            name: "PreferencesTests",
+            dependencies: ["Preferences", "Scoring", "Judges", "Store", "Retrieval"]
         ),
         .testTarget(
             name: "RetrievalTests",

@@ -24,7 +24,8 @@ public final class HTTPJudge: Judge {
         do {
             let completion = try await client.chat(
                 messages: request.messages.map { ChatTurn(role: $0.role, content: $0.content) },
-                temperature: request.temperature, maxTokens: request.maxTokens, seed: request.seed)
+                temperature: request.temperature, topP: request.topP < 1 ? request.topP : nil, maxTokens: request.maxTokens,
+                seed: request.seed)
             return JudgeReply(
                 text: completion.text, tokensIn: completion.promptTokens ?? 0, cachedTokens: 0,
                 tokensOut: completion.completionTokens ?? 0, latency: completion.latencySeconds)

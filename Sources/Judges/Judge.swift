@@ -10,6 +10,8 @@ public struct JudgeRequest: Sendable {
     public var fixedMessageCount: Int
     /// Sampling temperature.
     public var temperature: Double
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches `topP` (1: off).
+    public var topP: Double
     /// Completion budget.
     public var maxTokens: Int
     /// Sampling seed (servers may ignore it).
@@ -19,8 +21,12 @@ public struct JudgeRequest: Sendable {
     public var stopAfter: [String]
 
     /// Creates a request.
-    public init(messages: [ChatMessage], fixedMessageCount: Int = 0, temperature: Double, maxTokens: Int, seed: Int, stopAfter: [String] = []) {
+    public init(
+        messages: [ChatMessage], fixedMessageCount: Int = 0, temperature: Double, topP: Double = 1, maxTokens: Int, seed: Int,
+        stopAfter: [String] = []
+    ) {
         self.stopAfter = stopAfter
+        self.topP = topP
         self.messages = messages
         self.fixedMessageCount = fixedMessageCount
         self.temperature = temperature
@@ -57,4 +63,12 @@ public protocol Judge: Sendable {
     var identity: String { get }
     /// Completes one request. Throws `JudgeError` when no answer can be had.
     func complete(_ request: JudgeRequest) async throws -> JudgeReply
+    /// The exact text the model reads for `messages` (its chat template applied, ready for the
+    /// assistant's turn), when the model runs in process; nil when a server applies the template.
+    func renderedPrompt(_ messages: [ChatMessage]) -> String?
+}
+
+extension Judge {
+    /// Servers apply their own template: unknown here.
+    public func renderedPrompt(_ messages: [ChatMessage]) -> String? { nil }
 }

@@ -3,6 +3,7 @@
 
 import Foundation
 import Models
+import Tokenizers
 
 /// A judge that runs a GGUF Llama model in process.
 ///
@@ -44,6 +45,9 @@ public final class LocalJudge: Judge, @unchecked Sendable {
     public convenience init(path: String? = nil, threads: Int = 1, maxBatch: Int = 8, reusePrefixes: Bool = true) throws {
         self.init(model: try LanguageModel.load(path: path, threads: threads), maxBatch: maxBatch, reusePrefixes: reusePrefixes)
     }
+
+    /// The ChatML text the model reads for `messages`, ready for the assistant's turn.
+    public func renderedPrompt(_ messages: [ChatMessage]) -> String? { model.chatPrompt(messages) }
 
     /// Queues the request for the next batch and waits for its reply.
     public func complete(_ request: JudgeRequest) async throws -> JudgeReply {
@@ -101,7 +105,7 @@ public final class LocalJudge: Judge, @unchecked Sendable {
             GenerationParameters(
                 maxTokens: item.pending.request.maxTokens,
                 sampling: SamplingParameters(
-                    temperature: Float(item.pending.request.temperature), topK: 0, topP: 1,
+                    temperature: Float(item.pending.request.temperature), topK: 0, topP: Float(item.pending.request.topP),
                     seed: UInt64(truncatingIfNeeded: item.pending.request.seed)),
                 stopStrings: item.pending.request.stopAfter, keepStopString: true)
         }

@@ -14,6 +14,12 @@ public enum ParseMode: String, Sendable, Codable {
     case support
     /// `- fact` lines, or `[[NONE]]`.
     case extract
+    /// Any non-empty output, trimmed (policy answers).
+    case text
+    /// The last `[[A]]` or `[[B]]`: which of two shown items is better (pairwise and meta-judging).
+    case choice
+    /// One question: the text after a `Question:` label, or the first line ending in `?`.
+    case question
 }
 
 /// One rubric: fixed instructions, few-shot examples and a per-call template.
@@ -69,7 +75,7 @@ public struct Rubric: Sendable {
             throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "missing integer field 'version'")
         }
         guard let parseName = meta["parse"] as? String, let parse = ParseMode(rawValue: parseName) else {
-            throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "field 'parse' must be rating, statements, support or extract")
+            throw JudgeError.invalidRubric(path: folder + "/rubric.json", reason: "field 'parse' must be rating, statements, support, extract, text, choice or question")
         }
         let placeholders = meta["placeholders"] as? [String] ?? []
         let systemData = try read("system.md")!, userData = try read("user.md")!

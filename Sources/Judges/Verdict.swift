@@ -1,5 +1,7 @@
 // Verdict.swift: parsing judge outputs into verdicts.
 
+import Foundation
+
 /// A support label for one statement, with its faithfulness value.
 public enum SupportLabel: String, Sendable, Codable, CaseIterable {
     case fully = "Fully"
@@ -16,6 +18,15 @@ public enum SupportLabel: String, Sendable, Codable, CaseIterable {
     }
 }
 
+/// The two positions of a pairwise prompt.
+public enum Choice: String, Sendable, Codable, CaseIterable {
+    case a = "A"
+    case b = "B"
+
+    /// The other position.
+    public var other: Choice { self == .a ? .b : .a }
+}
+
 /// A parsed judge output.
 public enum Verdict: Sendable, Equatable {
     /// A 0-10 rating; `raw` is the number as written (may lie outside 0...10).
@@ -26,6 +37,10 @@ public enum Verdict: Sendable, Equatable {
     case support(SupportLabel)
     /// Relevant facts from a chunk (empty: nothing relevant).
     case extract([String])
+    /// Free text (a policy answer, a generated question), trimmed and non-empty.
+    case text(String)
+    /// Which of two shown items won.
+    case choice(Choice)
 
     /// A compact text form for the store's `parsed_value`.
     public var stored: String {
@@ -34,6 +49,8 @@ public enum Verdict: Sendable, Equatable {
         case .statements(let s): return s.isEmpty ? "[[NO STATEMENTS]]" : s.map { "<statement>\($0)</statement>" }.joined(separator: "\n")
         case .support(let label): return label.rawValue
         case .extract(let facts): return facts.isEmpty ? "[[NONE]]" : facts.map { "- " + $0 }.joined(separator: "\n")
+        case .text(let text): return text
+        case .choice(let choice): return choice.rawValue
         }
     }
 }
@@ -51,6 +68,9 @@ public enum VerdictParser {
         case .statements: return statements(text)
         case .support: return support(text)
         case .extract: return extract(text)
+        case .text: return freeText(text)
+        case .choice: return choice(text)
+        case .question: return question(text)
         }
     }
 
@@ -146,5 +166,57 @@ public enum VerdictParser {
         if bracketed(text).contains(where: { $0.trimmingCharacters(in: .whitespaces).uppercased() == "NONE" }) { return .extract([]) }
         let prose = lines.filter { !$0.hasPrefix("[[") }
         return prose.isEmpty ? nil : .extract(prose)
+    }
+
+    /// The trimmed output; empty or whitespace-only output is unparseable.
+    public static func freeText(_ text: String) -> Verdict? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : .text(trimmed)
+    }
+
+    /// The last `[[A]]` or `[[B]]` (case-insensitive, `[[Answer A]]` counts). When there is none,
+    /// the letter after the last `Verdict:` or `Winner:` label. Anything else (ties included) is
+    /// unparseable.
+    public static func choice(_ text: String) -> Verdict? {
+        func letter(_ word: Substring) -> Choice? {
+            var w = word.drop { $0 == " " || $0 == "[" || $0 == "*" || $0 == "\"" }
+            for prefix in ["answer ", "judgment ", "response ", "assistant "] where w.lowercased().hasPrefix(prefix) {
+                w = w.dropFirst(prefix.count)
+            }
+            guard let c = w.first?.uppercased() else { return nil }
+            let rest = w.dropFirst().first
+            guard rest == nil || !(rest!.isLetter || rest!.isNumber) else { return nil }
+            return Choice(rawValue: c)
+        }
+        for inner in bracketed(text).reversed() {
+            if let c = letter(inner.trimmingCharacters(in: .whitespaces)[...]) { return .choice(c) }
+        }
+        let lower = text.lowercased()
+        var best: (String.Index, Choice)? = nil
+        for label in ["verdict:", "winner:", "better:"] {
+            guard let range = lower.range(of: label, options: .backwards),
+                let c = letter(text[range.upperBound...])
+            else { continue }
+            if best == nil || range.lowerBound > best!.0 { best = (range.lowerBound, c) }
+        }
+        return best.map { .choice($0.1) }
+    }
+
+    /// One question: the text after the last `Question:` label up to the line end, or else the
+    /// first line that ends with `?`. Brackets and quotes around it are removed.
+    public static func question(_ text: String) -> Verdict? {
+        func clean(_ s: Substring) -> String {
+            s.trimmingCharacters(in: CharacterSet(charactersIn: " \t*\"[]"))
+        }
+        if let range = text.range(of: "question:", options: [.backwards, .caseInsensitive]) {
+            let line = text[range.upperBound...].split(separator: "\n", omittingEmptySubsequences: true).first ?? ""
+            let q = clean(line)
+            if q.count > 3 { return .text(q) }
+        }
+        for line in text.split(separator: "\n") where line.trimmingCharacters(in: .whitespaces).hasSuffix("?") {
+            let q = clean(line)
+            if q.count > 3 { return .text(q) }
+        }
+        return nil
     }
 }

@@ -283,4 +283,17 @@ public final class LanguageModel: @unchecked Sendable {
         let c = tokenizer.encode(continuation, parseSpecial: false)
         return ContinuationLogProbabilities(promptTokens: p, continuationTokens: c, tokenLogProbabilities: model.logProbabilities(prompt: p, continuation: c))
     }
+
+    /// Log-probabilities of `continuation` after the already-rendered `prompt` under the
+    /// extrapolated logits `(1 + lambda) h_self - lambda h_reference` (see
+    /// `LlamaModel.extrapolatedLogProbabilities`). Tokenised with this model's tokenizer.
+    public func extrapolatedLogProbabilities(
+        prompt: String, continuation: String, reference: LanguageModel, lambda: Float
+    ) -> ContinuationLogProbabilities {
+        let p = encodePrompt(prompt)
+        let c = tokenizer.encode(continuation, parseSpecial: false)
+        return ContinuationLogProbabilities(
+            promptTokens: p, continuationTokens: c,
+            tokenLogProbabilities: model.extrapolatedLogProbabilities(prompt: p, continuation: c, reference: reference.model, lambda: lambda))
+    }
 }

@@ -274,6 +274,43 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// Final-normed hidden states `[continuation.count, C]` of the rows that predict each
+    /// continuation token (one prefill over prompt + continuation).
+    public func continuationHidden(prompt: [Int32], continuation: [Int32]) -> FloatBuffer {
+        precondition(!prompt.isEmpty, "LlamaModel.continuationHidden: the prompt must not be empty")
+        let cache = makeCache(capacity: prompt.count + continuation.count)
+        let hidden = forward(tokens: prompt + continuation, cache: cache)
+        let C = configuration.hiddenSize, rows = continuation.count
+        let sub = FloatBuffer(count: rows * C)
+        if rows > 0 { sub.pointer.update(from: hidden.pointer + (prompt.count - 1) * C, count: rows * C) }
+        return sub
+    }
+
+    /// Log-probabilities of `continuation` after `prompt` under extrapolated logits
+    /// `h = (1 + lambda) h_self - lambda h_reference` (SPA's decoupled noise detection: it
+    /// sharpens what the policy learned beyond its reference). Both models must share the
+    /// vocabulary. Logits are computed one row at a time, so `V` floats per model are held.
+    /// - Returns: per-token log-probabilities (`continuation.count` values); lambda 0 gives
+    ///   `logProbabilities(prompt:continuation:)`.
+    public func extrapolatedLogProbabilities(
+        prompt: [Int32], continuation: [Int32], reference: LlamaModel, lambda: Float
+    ) -> [Float] {
+        let V = configuration.vocabularySize, C = configuration.hiddenSize, Cr = reference.configuration.hiddenSize
+        precondition(V == reference.configuration.vocabularySize, "extrapolation needs one vocabulary")
+        if continuation.isEmpty { return [] }
+        let mine = continuationHidden(prompt: prompt, continuation: continuation)
+        let theirs = reference.continuationHidden(prompt: prompt, continuation: continuation)
+        let a = FloatBuffer(count: V), b = FloatBuffer(count: V)
+        var out = [Float](repeating: 0, count: continuation.count)
+        for i in 0..<continuation.count {
+            logits(hidden: mine.pointer + i * C, rows: 1, into: a.pointer)
+            reference.logits(hidden: theirs.pointer + i * Cr, rows: 1, into: b.pointer)
+            for v in 0..<V { a.pointer[v] = (1 + lambda) * a.pointer[v] - lambda * b.pointer[v] }
+            out[i] = a.pointer[Int(continuation[i])] - VectorMath.logSumExp(a.pointer, V)
+        }
+        return out
+    }
+
     /// Log-probabilities of `continuation` after `prompt`: one prefill over both, then
     /// `log p(continuation[i] | prompt, continuation[..<i])` for each token.
     /// - Returns: per-token log-probabilities (`continuation.count` values).

@@ -132,8 +132,9 @@ public final class DocumentIndex: @unchecked Sendable {
         return (document, true)
     }
 
-    /// The top-`k` fine chunks of one document for each query text, in document order.
-    public func evidence(for queries: [String], documentID: String, k: Int) async throws -> [[ChunkRecord]] {
+    /// The top-`k` fine chunks of one document for each query text, in document order (or, with
+    /// `inDocumentOrder: false`, best match first).
+    public func evidence(for queries: [String], documentID: String, k: Int, inDocumentOrder: Bool = true) async throws -> [[ChunkRecord]] {
         guard !queries.isEmpty else { return [] }
         guard let range = try store.vectorRange(documentID: documentID), let index else {
             return queries.map { _ in [] }
@@ -141,7 +142,32 @@ public final class DocumentIndex: @unchecked Sendable {
         let vectors = try await embedder.embed(queries)
         let hits = try index.search(vectors.flatMap { $0 }, k: min(k, range.count), idRange: range)
         return try hits.map { row in
-            try store.chunks(vectorIDs: row.map(\.id)).sorted { $0.ordinal < $1.ordinal }
+            let chunks = try store.chunks(vectorIDs: row.map(\.id))
+            if inDocumentOrder { return chunks.sorted { $0.ordinal < $1.ordinal } }
+            let rank = Dictionary(uniqueKeysWithValues: row.enumerated().map { ($0.element.id, $0.offset) })
+            return chunks.sorted { (rank[$0.vectorID ?? -1] ?? .max) < (rank[$1.vectorID ?? -1] ?? .max) }
+        }
+    }
+
+    /// The document an input line refers to: a stored one by id, or text or a file, ingested
+    /// (chunked, embedded, indexed) on first sight.
+    public func resolve(_ source: DocumentSource, line: Int, inputFile: String) async throws -> DocumentRecord {
+        switch source {
+        case .storedID(let id):
+            guard let stored = try store.document(id: id) else {
+                throw ScoringError.unknownDocument(file: inputFile, line: line, id: id)
+            }
+            return stored
+        case .text(let text):
+            return try await ingest(text: text, id: nil, source: "\(inputFile):\(line)").document
+        case .path(let path):
+            let docs = try DocumentText.read(path: path)
+            guard docs.count == 1 else {
+                throw ScoringError.badInput(
+                    file: inputFile, line: line,
+                    reason: "\(path) holds \(docs.count) documents; index it with `longreward index` and refer to one by \"doc_id\"")
+            }
+            return try await ingest(text: docs[0].text, id: docs[0].id, source: path).document
         }
     }
 }

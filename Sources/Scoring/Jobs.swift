@@ -56,7 +56,7 @@ public struct PipelineOptions: Sendable {
     public init(storePath: String) { self.storePath = storePath }
 
     /// Opens the store, the embedder, the chunker and the index.
-    func open() throws -> DocumentIndex {
+    public func open() throws -> DocumentIndex {
         let store = try Store(path: storePath)
         let embedder: any Embedder
         switch self.embedder {
@@ -155,15 +155,18 @@ public struct ScoreSummary: Sendable {
 public enum ScoreJob {
     /// Builds the judge for a backend.
     public static func makeJudge(_ options: ScoreJobOptions) throws -> any Judge {
-        switch options.judge {
+        try makeJudge(options.judge, model: options.judgeModel, pipeline: options.pipeline, prefixCaching: options.prefixCaching)
+    }
+
+    /// Builds a chat model (judge or policy) for a backend: the embedded SmolLM2 (or a GGUF)
+    /// batched in process, or an OpenAI-compatible server.
+    public static func makeJudge(_ backend: Backend, model: String?, pipeline: PipelineOptions, prefixCaching: Bool = true) throws -> any Judge {
+        switch backend {
         case .local(let path):
-            return try LocalJudge(
-                path: path, threads: options.pipeline.threads, maxBatch: options.pipeline.concurrency,
-                reusePrefixes: options.prefixCaching)
-        case .http(let url, let model):
+            return try LocalJudge(path: path, threads: pipeline.threads, maxBatch: pipeline.concurrency, reusePrefixes: prefixCaching)
+        case .http(let url, let urlModel):
             return try HTTPJudge(
-                baseURL: url, model: model ?? options.judgeModel ?? "default", timeout: options.pipeline.requestTimeout,
-                maxInFlight: options.pipeline.concurrency)
+                baseURL: url, model: urlModel ?? model ?? "default", timeout: pipeline.requestTimeout, maxInFlight: pipeline.concurrency)
         }
     }
 
@@ -174,7 +177,7 @@ public enum ScoreJob {
         _ options: ScoreJobOptions, judge: (any Judge)? = nil, onProgress: @escaping @Sendable (ScoringProgress) -> Void
     ) async throws -> ScoreSummary {
         let started = Date()
-        let items = try ScoreInput.read(path: options.inputPath)
+        let items = try ScoreInput.read(path: options.inputPath, answersRequired: false)
         let index = try options.pipeline.open()
         // Every stored-document reference must resolve before any work starts.
         for item in items {
@@ -197,7 +200,14 @@ public enum ScoreJob {
         guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
             throw ScoringError.unwritableOutput(path: options.outputPath, reason: "cannot create \(partial)")
         }
-        let total = items.reduce(0) { $0 + $1.answers.count }
+        // Items without answers score their stored ones; count those whose id is known up front.
+        let total = try items.reduce(0) { sum, item in
+            if !item.answers.isEmpty { return sum + item.answers.count }
+            let documentID: String? = if case .storedID(let id) = item.document { id } else { nil }
+            guard let itemID = item.id ?? documentID.map({ Scorer.itemID(given: nil, documentID: $0, question: item.question) })
+            else { return sum }
+            return sum + (try index.store.answers(itemID: itemID).count)
+        }
         let collector = RecordCollector(total: total)
         let report: @Sendable () -> Void = {
             let c = runner.counters.snapshot

@@ -123,15 +123,27 @@ public final class JudgeRunner: Sendable {
     /// Calls `rubric` with `values`: each attempt is looked up in the cache by (prompt, judge,
     /// sampling, attempt), made when missing and recorded, then parsed; stops at the first
     /// parseable output. Throws only when the judge is unavailable (the run cannot go on).
-    public func call(_ rubric: Rubric, _ values: [String: String]) async throws -> JudgeOutcome {
+    ///
+    /// - Parameters:
+    ///   - sample: which of several independent samples of the same prompt this is. Sample `s`
+    ///     uses seeds `1000 s + attempt`, so samples differ and each is cached on its own;
+    ///     sample 0 is the scorer's call.
+    ///   - temperature: one temperature for every attempt (sampling at temperature, as the
+    ///     meta-judge and the policy do); nil follows the retry schedule.
+    ///   - topP: nucleus sampling for every attempt (1: off).
+    public func call(
+        _ rubric: Rubric, _ values: [String: String], sample: Int = 0, temperature fixedTemperature: Double? = nil,
+        topP: Double = 1
+    ) async throws -> JudgeOutcome {
         let messages = try rubric.messages(values)
         let promptHash = Self.promptHash(messages)
         let maxTokens = min(rubric.maxTokens, maxTokensCap ?? Int.max)
         var outcome = JudgeOutcome(verdict: nil, outputs: [], attempts: 0, cacheHits: 0, tokensIn: 0, tokensOut: 0, cachedPromptTokens: 0)
         for attempt in 1...schedule.attempts {
-            let temperature = schedule.temperature(attempt: attempt)
-            let seed = attempt
-            let keyParts: [String] = [promptHash, judge.identity, String(temperature), String(maxTokens), String(seed), String(attempt)]
+            let temperature = fixedTemperature ?? schedule.temperature(attempt: attempt)
+            let seed = sample * 1000 + attempt
+            var keyParts: [String] = [promptHash, judge.identity, String(temperature), String(maxTokens), String(seed), String(attempt)]
+            if topP < 1 { keyParts.append("top_p=\(topP)") }
             let key = SHA256.hex((keyParts + rubric.stopAfter).joined(separator: "|"))
             outcome.attempts += 1
             let raw: String
@@ -149,7 +161,7 @@ public final class JudgeRunner: Sendable {
             } else {
                 let request = JudgeRequest(
                     messages: messages, fixedMessageCount: rubric.fixedMessageCount, temperature: temperature,
-                    maxTokens: maxTokens, seed: seed, stopAfter: rubric.stopAfter)
+                    topP: topP, maxTokens: maxTokens, seed: seed, stopAfter: rubric.stopAfter)
                 var record = JudgeCallRecord(
                     callKey: key, promptHash: promptHash, rubricID: rubric.id, rubricVersion: rubric.version,
                     rubricHash: rubric.contentHash, judgeID: judge.identity, temperature: temperature,

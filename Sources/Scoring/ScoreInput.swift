@@ -41,7 +41,11 @@ public struct ScoreItem: Sendable, Equatable {
 /// `win_response` and `lose_response`, `chosen` and `rejected`).
 public enum ScoreInput {
     /// Parses every line of `path`; any bad line fails the whole file (nothing is scored).
-    public static func read(path: String) throws -> [ScoreItem] {
+    ///
+    /// - Parameter answersRequired: when false, a line may carry no answers: the item's answers
+    ///   are then the ones already in the store (sampled with `longreward sample`), and a question
+    ///   file doubles as a score input.
+    public static func read(path: String, answersRequired: Bool = true) throws -> [ScoreItem] {
         let lines: [(line: Int, object: [String: Any])]
         do { lines = try JSONLines.readObjects(path: path) } catch let error as JSONLinesError {
             switch error {
@@ -52,10 +56,12 @@ public enum ScoreInput {
         }
         guard !lines.isEmpty else { throw ScoringError.unreadableInput(path: path, reason: "no items (the file is empty)") }
         let folder = (path as NSString).deletingLastPathComponent
-        return try lines.map { try parse(object: $0.object, number: $0.line, file: path, folder: folder) }
+        return try lines.map {
+            try parse(object: $0.object, number: $0.line, file: path, folder: folder, answersRequired: answersRequired)
+        }
     }
 
-    static func parse(object: [String: Any], number: Int, file: String, folder: String) throws -> ScoreItem {
+    static func parse(object: [String: Any], number: Int, file: String, folder: String, answersRequired: Bool) throws -> ScoreItem {
         func bad(_ reason: String) -> ScoringError { .badInput(file: file, line: number, reason: reason) }
         func string(_ keys: [String]) throws -> String? {
             for key in keys {
@@ -96,7 +102,7 @@ public enum ScoreInput {
         for key in ["answer", "response", "win_response", "lose_response", "chosen", "rejected"] {
             if let s = try string([key]) { answers.append(s) }
         }
-        guard !answers.isEmpty else { throw bad("no answers ('answers', 'answer', 'response' or 'win_response'/'lose_response')") }
+        guard !answers.isEmpty || !answersRequired else { throw bad("no answers ('answers', 'answer', 'response' or 'win_response'/'lose_response')") }
         if let empty = answers.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
             throw bad("answer \(empty) is empty")
         }

@@ -99,32 +99,35 @@ public final class Scorer: Sendable {
 
     /// Resolves an item's document (ingesting given text or files), stores the item and its answers.
     public func prepare(_ item: ScoreItem, inputFile: String) async throws -> (item: ItemRecord, document: DocumentRecord, answers: [AnswerRecord]) {
-        let document: DocumentRecord
-        switch item.document {
-        case .storedID(let id):
-            guard let stored = try index.store.document(id: id) else {
-                throw ScoringError.unknownDocument(file: inputFile, line: item.line, id: id)
-            }
-            document = stored
-        case .text(let text):
-            document = try await index.ingest(text: text, id: nil, source: "\(inputFile):\(item.line)").document
-        case .path(let path):
-            let docs = try DocumentText.read(path: path)
-            guard docs.count == 1 else {
-                throw ScoringError.badInput(
-                    file: inputFile, line: item.line,
-                    reason: "\(path) holds \(docs.count) documents; index it with `longreward index` and refer to one by \"doc_id\"")
-            }
-            document = try await index.ingest(text: docs[0].text, id: docs[0].id, source: path).document
-        }
-        let itemID = item.id ?? "item:" + SHA256.hex(document.id + "\u{1F}" + item.question).prefix(12)
+        let document = try await index.resolve(item.document, line: item.line, inputFile: inputFile)
+        let itemID = Self.itemID(given: item.id, documentID: document.id, question: item.question)
         let record = ItemRecord(id: itemID, documentID: document.id, question: item.question)
         try index.store.upsertItem(record)
+        if item.answers.isEmpty {
+            // A question without answers scores the ones stored for it (policy samples).
+            let stored = try index.store.answers(itemID: itemID)
+            guard !stored.isEmpty else {
+                throw ScoringError.badInput(
+                    file: inputFile, line: item.line,
+                    reason: "no answers in the line and none stored for item '\(itemID)' (sample some with `longreward sample`)")
+            }
+            return (record, document, stored)
+        }
         let answers = item.answers.enumerated().map { i, text in
-            AnswerRecord(id: itemID + "/" + SHA256.hex(text).prefix(12), itemID: itemID, ordinal: i, text: text)
+            AnswerRecord(id: Self.answerID(itemID: itemID, text: text), itemID: itemID, ordinal: i, text: text)
         }
         for answer in answers { try index.store.upsertAnswer(answer) }
         return (record, document, answers)
+    }
+
+    /// The stable id of an item: the given one, or one derived from the document and question.
+    public static func itemID(given: String?, documentID: String, question: String) -> String {
+        given ?? "item:" + SHA256.hex(documentID + "\u{1F}" + question).prefix(12)
+    }
+
+    /// The content-addressed id of an answer: `<item id>/<first 12 hex digits of SHA-256(text)>`.
+    public static func answerID(itemID: String, text: String) -> String {
+        itemID + "/" + SHA256.hex(text).prefix(12)
     }
 
     /// Scores every answer of one prepared item. Answers already scored under this configuration

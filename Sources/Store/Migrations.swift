@@ -157,5 +157,18 @@ extension Migration {
                 PRIMARY KEY (answer_id, config_hash)
             );
             """),
+        Migration(version: 3, name: "sampled answers' conversations and settings; stored log-probabilities", sql: """
+            ALTER TABLE answers ADD COLUMN prompt_messages TEXT;
+            ALTER TABLE answers ADD COLUMN generation TEXT;
+            CREATE TABLE logprobs (
+                answer_id  TEXT NOT NULL REFERENCES answers(id),
+                model_id   TEXT NOT NULL,
+                variant    TEXT NOT NULL DEFAULT '',
+                logprob    REAL NOT NULL,
+                tokens     INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (answer_id, model_id, variant)
+            );
+            """),
     ]
 }

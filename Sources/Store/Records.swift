@@ -91,17 +91,27 @@ public struct AnswerRecord: Sendable, Equatable {
     public var text: String
     /// `input` for given answers, `sampled` for policy samples.
     public var origin: String
-    /// The exact prompt the policy saw, for sampled answers.
+    /// The exact prompt text the policy saw (its chat template applied), for sampled answers of
+    /// an in-process policy.
     public var prompt: String?
+    /// The conversation the policy was given, as a JSON array of `{"role", "content"}`.
+    public var promptMessages: String?
+    /// How the answer was generated, as JSON (policy identity, temperature, top-p, seed, sample).
+    public var generation: String?
 
     /// Creates a record.
-    public init(id: String, itemID: String, ordinal: Int, text: String, origin: String = "input", prompt: String? = nil) {
+    public init(
+        id: String, itemID: String, ordinal: Int, text: String, origin: String = "input", prompt: String? = nil,
+        promptMessages: String? = nil, generation: String? = nil
+    ) {
         self.id = id
         self.itemID = itemID
         self.ordinal = ordinal
         self.text = text
         self.origin = origin
         self.prompt = prompt
+        self.promptMessages = promptMessages
+        self.generation = generation
     }
 }
 

@@ -206,20 +206,51 @@ public final class Store: @unchecked Sendable {
     public func upsertAnswer(_ answer: AnswerRecord) throws {
         try connection.run(
             """
-            INSERT INTO answers(id, item_id, ordinal, text, origin, prompt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO answers(id, item_id, ordinal, text, origin, prompt, prompt_messages, generation, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO NOTHING
             """,
             [.text(answer.id), .text(answer.itemID), .integer(Int64(answer.ordinal)), .text(answer.text),
-             .text(answer.origin), SQLValue(answer.prompt), .text(Self.now())])
+             .text(answer.origin), SQLValue(answer.prompt), SQLValue(answer.promptMessages), SQLValue(answer.generation),
+             .text(Self.now())])
+    }
+
+    /// One answer by id.
+    public func answer(id: String) throws -> AnswerRecord? {
+        try connection.first("SELECT * FROM answers WHERE id = ?", [.text(id)]).map(Self.answer)
+    }
+
+    private static func answer(_ row: SQLRow) -> AnswerRecord {
+        AnswerRecord(
+            id: row["id"].string ?? "", itemID: row["item_id"].string ?? "", ordinal: row["ordinal"].int ?? 0,
+            text: row["text"].string ?? "", origin: row["origin"].string ?? "input", prompt: row["prompt"].string,
+            promptMessages: row["prompt_messages"].string, generation: row["generation"].string)
     }
 
     /// An item's answers, by ordinal.
     public func answers(itemID: String) throws -> [AnswerRecord] {
-        try connection.query("SELECT * FROM answers WHERE item_id = ? ORDER BY ordinal, rowid", [.text(itemID)]).map {
-            AnswerRecord(
-                id: $0["id"].string ?? "", itemID: $0["item_id"].string ?? itemID, ordinal: $0["ordinal"].int ?? 0,
-                text: $0["text"].string ?? "", origin: $0["origin"].string ?? "input", prompt: $0["prompt"].string)
-        }
+        try connection.query("SELECT * FROM answers WHERE item_id = ? ORDER BY ordinal, rowid", [.text(itemID)]).map(Self.answer)
+    }
+
+    // MARK: log-probabilities
+
+    /// The stored log-probability of an answer under a model (`variant` names a transformation
+    /// such as an extrapolation; empty for the plain model).
+    public func logProbability(answerID: String, modelID: String, variant: String = "") throws -> (logprob: Double, tokens: Int)? {
+        try connection.first(
+            "SELECT logprob, tokens FROM logprobs WHERE answer_id = ? AND model_id = ? AND variant = ?",
+            [.text(answerID), .text(modelID), .text(variant)]
+        ).flatMap { row in row["logprob"].double.map { ($0, row["tokens"].int ?? 0) } }
+    }
+
+    /// Stores (or replaces) an answer's log-probability under a model.
+    public func saveLogProbability(answerID: String, modelID: String, variant: String = "", logprob: Double, tokens: Int) throws {
+        try connection.run(
+            """
+            INSERT INTO logprobs(answer_id, model_id, variant, logprob, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(answer_id, model_id, variant) DO UPDATE SET logprob = excluded.logprob, tokens = excluded.tokens
+            """,
+            [.text(answerID), .text(modelID), .text(variant), .real(logprob), .integer(Int64(tokens)), .text(Self.now())])
     }
 
     // MARK: judge calls
@@ -315,6 +346,14 @@ public final class Store: @unchecked Sendable {
             JOIN answers a ON a.id = r.answer_id ORDER BY a.item_id, a.ordinal, r.created_at DESC
             """
         ).map { ($0["answer_id"].string ?? "", $0["item_id"].string ?? "", $0["config_hash"].string ?? "", $0["reward"].double, $0["record"].string ?? "") }
+    }
+
+    /// Scoring configurations that have stored rewards, newest first: hash, answers scored,
+    /// time of the latest reward.
+    public func rewardConfigurations() throws -> [(configHash: String, answers: Int, latest: String)] {
+        try connection.query(
+            "SELECT config_hash, COUNT(*) AS n, MAX(created_at) AS latest FROM rewards GROUP BY config_hash ORDER BY latest DESC"
+        ).map { ($0["config_hash"].string ?? "", $0["n"].int ?? 0, $0["latest"].string ?? "") }
     }
 
     // MARK: runs

@@ -1,0 +1,64 @@
+// PolicyPrompt.swift: the conversation a policy answers (the `answer` rubric over the document
+// or, when the document is over the budget, its passages most related to the question).
+
+import Foundation
+import Judges
+import Scoring
+import Store
+import Tokenizers
+
+/// Builds policy prompts. The same prompt is used to sample answers, stored with them, and
+/// exported as the training prompt.
+enum PolicyPrompt {
+    /// The document text the policy sees: the whole document when it fits `budget` tokens,
+    /// otherwise the best-matching fine chunks for `question` that fit, put back in document
+    /// order and labelled with their position.
+    static func context(
+        document: DocumentRecord, question: String, index: DocumentIndex, budget: Int, rubric: Rubric
+    ) async throws -> String {
+        if document.tokenCount <= budget { return document.text }
+        let fine = try index.store.chunks(documentID: document.id, level: .fine)
+        guard !fine.isEmpty else { return document.text }
+        let ranked = try await index.evidence(for: [question], documentID: document.id, k: fine.count, inDocumentOrder: false)[0]
+        var used = 0
+        var picked: [ChunkRecord] = []
+        for chunk in ranked {
+            let cost = chunk.tokenEnd - chunk.tokenStart
+            if used + cost > budget { continue }
+            used += cost
+            picked.append(chunk)
+        }
+        let total = max(1, document.tokenCount)
+        let passages = try picked.sorted { $0.ordinal < $1.ordinal }.map { chunk in
+            try rubric.format("passage", [
+                "position": "\(chunk.tokenStart * 100 / total)%-\((chunk.tokenEnd * 100 + total - 1) / total)%",
+                "text": chunk.text,
+            ])
+        }
+        let note = rubric.formats["excerpt_note"].map { [$0] } ?? []
+        return (note + passages).joined(separator: "\n\n")
+    }
+
+    /// The conversation for (document context, question).
+    static func messages(rubric: Rubric, context: String, question: String) throws -> [ChatMessage] {
+        try rubric.messages(["document": context, "question": question])
+    }
+
+    /// Messages as stored (`[{"role", "content"}]`).
+    static func encode(_ messages: [ChatMessage]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(messages)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    /// Messages from their stored JSON.
+    static func decode(_ json: String?) -> [ChatMessage]? {
+        guard let json else { return nil }
+        return try? JSONDecoder().decode([ChatMessage].self, from: Data(json.utf8))
+    }
+
+    /// A conversation as plain text, for standard-format exports when no chat template is known.
+    static func plainText(_ messages: [ChatMessage]) -> String {
+        messages.map(\.content).joined(separator: "\n\n")
+    }
+}
