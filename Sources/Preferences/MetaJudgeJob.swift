@@ -73,14 +73,15 @@ public struct MetaJudgeSummary: Sendable {
 public enum MetaJudgeJob {
     /// Runs the Meta-Rewarding loop over every stored answer. All model calls are cached.
     public static func run(
-        _ options: MetaJudgeOptions, judge: (any Judge)? = nil, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }
+        _ options: MetaJudgeOptions, judge: (any Judge)? = nil, index: DocumentIndex? = nil,
+        onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }
     ) async throws -> MetaJudgeSummary {
         let started = Date()
         guard options.judgments >= 2 else { throw PreferenceError.invalidOption("--judgments must be at least 2") }
         guard options.answersPerQuestion >= 1 else { throw PreferenceError.invalidOption("--answers must be at least 1") }
         let session = try PreferenceSession.open(
             options.models, command: "meta-judge", config: "rubric=\(options.rubricID) n=\(options.judgments) t=\(options.temperature)",
-            model: judge)
+            model: judge, index: index)
         let rubric = try session.rubric(options.rubricID)
         let meta = try session.rubric("meta-judge")
         let items = try session.store.items().map { ($0, try session.store.answers(itemID: $0.id)) }.filter { !$0.1.isEmpty }

@@ -41,8 +41,10 @@ struct PreferenceSession {
     var store: Store { index.store }
 
     /// Opens everything and records a run.
-    static func open(_ options: ModelOptions, command: String, config: String, model: (any Judge)?) throws -> PreferenceSession {
-        let index = try options.pipeline.open()
+    static func open(
+        _ options: ModelOptions, command: String, config: String, model: (any Judge)?, index: DocumentIndex? = nil
+    ) throws -> PreferenceSession {
+        let index = try index ?? options.pipeline.open()
         let rubrics = try RubricLibrary(folder: try RubricLibrary.locate(options.rubricsFolder))
         let model = try model ?? ScoreJob.makeJudge(
             options.model, model: options.modelName, pipeline: options.pipeline, prefixCaching: options.prefixCaching)
@@ -93,4 +95,13 @@ public struct JobProgress: Sendable {
     public var unit: String
     /// Usage so far.
     public var usage: JobUsage
+}
+
+/// A thread-safe count of finished units, for progress from concurrent tasks.
+final class ProgressCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    /// Counts one more and returns the new total.
+    func next() -> Int { lock.withLock { value += 1; return value } }
 }

@@ -46,7 +46,8 @@ public enum SampleJob {
     /// Samples `k` answers for every question of the input. Each sample is a cached model call,
     /// so an interrupted run resumes where it stopped.
     public static func run(
-        _ options: SampleOptions, policy: (any Judge)? = nil, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }
+        _ options: SampleOptions, policy: (any Judge)? = nil, index: DocumentIndex? = nil,
+        onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }
     ) async throws -> SampleSummary {
         guard options.k >= 1 else { throw PreferenceError.invalidOption("--k must be at least 1") }
         guard options.temperature >= 0, options.topP > 0, options.topP <= 1 else {
@@ -55,12 +56,13 @@ public enum SampleJob {
         let started = Date()
         let items = try ScoreInput.read(path: options.inputPath, answersRequired: false)
         let config = "k=\(options.k) temperature=\(options.temperature) top_p=\(options.topP) seed=\(options.seed)"
-        let session = try PreferenceSession.open(options.models, command: "sample \(options.inputPath)", config: config, model: policy)
+        let session = try PreferenceSession.open(options.models, command: "sample \(options.inputPath)", config: config, model: policy, index: index)
         let rubric = try session.rubric("answer")
         var summary = SampleSummary(questions: 0, stored: 0, alreadyStored: 0, duplicates: 0, failed: 0, usage: JobUsage(), seconds: 0)
         let total = items.count * options.k
+        let finished = ProgressCounter()
         do {
-            for (n, item) in items.enumerated() {
+            for item in items {
                 let document = try await session.index.resolve(item.document, line: item.line, inputFile: options.inputPath)
                 let itemID = Scorer.itemID(given: item.id, documentID: document.id, question: item.question)
                 try session.store.upsertItem(ItemRecord(id: itemID, documentID: document.id, question: item.question))
@@ -74,7 +76,7 @@ public enum SampleJob {
                         group.addTask {
                             let outcome = try await session.runner.call(
                                 rubric, values, sample: options.seed * 1000 + k, temperature: options.temperature, topP: options.topP)
-                            onProgress(JobProgress(done: n * options.k + k + 1, total: total, unit: "answers", usage: session.usage))
+                            onProgress(JobProgress(done: finished.next(), total: total, unit: "answers", usage: session.usage))
                             return (k, outcome)
                         }
                     }

@@ -69,13 +69,14 @@ public struct SynthSummary: Sendable {
 public enum SynthJob {
     /// Builds synthetic judge data for every question of the input; all model calls are cached.
     public static func run(
-        _ options: SynthOptions, model: (any Judge)? = nil, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }
+        _ options: SynthOptions, model: (any Judge)? = nil, index: DocumentIndex? = nil,
+        onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }
     ) async throws -> SynthSummary {
         let started = Date()
         guard options.judgments >= 1 else { throw PreferenceError.invalidOption("--judgments must be at least 1") }
         let items = try ScoreInput.read(path: options.inputPath, answersRequired: false)
         let session = try PreferenceSession.open(
-            options.models, command: "synth \(options.inputPath)", config: "n=\(options.judgments) t=\(options.temperature)", model: model)
+            options.models, command: "synth \(options.inputPath)", config: "n=\(options.judgments) t=\(options.temperature)", model: model, index: index)
         let perturb = try session.rubric("perturb"), answerRubric = try session.rubric("answer")
         let pairwise = try session.rubric("pairwise"), support = try session.rubric("support")
         var summary = SynthSummary(

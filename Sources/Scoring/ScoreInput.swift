@@ -79,7 +79,7 @@ public enum ScoreInput {
         let document: DocumentSource
         if let docID = try string(["doc_id", "document_id"]) {
             document = .storedID(docID)
-        } else if let value = try string(["document", "context"]) {
+        } else if let value = try string(["document", "context", "doc"]) {
             guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw bad("the document is empty") }
             if let path = resolvePath(value, folder: folder) {
                 document = .path(path)
@@ -89,7 +89,7 @@ public enum ScoreInput {
                 document = .text(value)
             }
         } else {
-            throw bad("missing 'document' (text or path), 'context' or 'doc_id'")
+            throw bad("missing 'document' (text or path), 'context', 'doc' or 'doc_id'")
         }
         var answers: [String] = []
         if let list = object["answers"] ?? object["responses"] {
