@@ -213,9 +213,9 @@ public enum VerdictParser {
             let q = clean(line)
             if q.count > 3 { return .text(q) }
         }
-        for line in text.split(separator: "\n") where line.trimmingCharacters(in: .whitespaces).hasSuffix("?") {
+        for line in text.split(separator: "\n") {
             let q = clean(line)
-            if q.count > 3 { return .text(q) }
+            if q.hasSuffix("?") && q.count > 3 { return .text(q) }
         }
         return nil
     }

@@ -38,6 +38,21 @@ import Testing
         #expect(worst <= 0.05, "\(g.name): worst top-1 log-prob error \(worst)")
     }
 
+    /// SPA's extrapolated log-probabilities: with the model as its own reference, h = (1 + l) h - l h
+    /// = h for any lambda, so they equal the plain log-probabilities; every value is a log-probability.
+    @Test func extrapolationAgainstItselfIsTheIdentity() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let prompt = lm.chatPrompt([.user("Name a colour.")])
+        let plain = lm.logProbabilities(prompt: prompt, continuation: "Blue is a colour.")
+        for lambda: Float in [0, 0.5, 2] {
+            let extrapolated = lm.extrapolatedLogProbabilities(prompt: prompt, continuation: "Blue is a colour.", reference: lm, lambda: lambda)
+            #expect(extrapolated.continuationTokens == plain.continuationTokens)
+            let gap = zip(extrapolated.tokenLogProbabilities, plain.tokenLogProbabilities).map { abs($0 - $1) }.max() ?? 0
+            #expect(gap < 1e-3, "lambda \(lambda): max gap \(gap)")
+            #expect(extrapolated.tokenLogProbabilities.allSatisfy { $0 <= 0 && $0.isFinite })
+        }
+    }
+
     /// Greedy decoding of the judge prompt (KV cache, decode path) equals the float64 greedy
     /// decode for 64 tokens; a divergence is allowed only right after a near-tie (top-2 gap < 0.01).
     @Test func greedyDecodeMatchesFloat64() throws {

@@ -86,6 +86,21 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
         #expect(VerdictParser.extract("[[NONE]]") == .extract([]))
         #expect(VerdictParser.extract("  \n ") == nil)
     }
+
+    @Test func choicesQuestionsAndText() {
+        #expect(VerdictParser.choice("A has it, so Verdict: [[B]]") == .choice(.b))
+        #expect(VerdictParser.choice("[[A]] no wait [[Answer B]]") == .choice(.b))
+        #expect(VerdictParser.choice("Verdict: A") == .choice(.a))
+        #expect(VerdictParser.choice("Winner: **B**") == .choice(.b))
+        #expect(VerdictParser.choice("Verdict: [[tie]]") == nil)
+        #expect(VerdictParser.choice("[[Both]] are fine") == nil)
+        #expect(VerdictParser.choice("no verdict") == nil)
+        #expect(VerdictParser.question("Sure!\nQuestion: When did the pump fail?") == .text("When did the pump fail?"))
+        #expect(VerdictParser.question("Here it is:\n\"Who chairs the board?\"") == .text("Who chairs the board?"))
+        #expect(VerdictParser.question("No idea.") == nil)
+        #expect(VerdictParser.freeText("  an answer \n") == .text("an answer"))
+        #expect(VerdictParser.freeText(" \n ") == nil)
+    }
 }
 
 @Suite struct HTTPJudgeTests {
