@@ -123,6 +123,23 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
         #expect(server.requestCount == 4)
     }
 
+    /// Sampling settings reach the server: temperature, top_p (only when below 1) and the seed.
+    @Test func samplingSettingsAreSent() async throws {
+        let bodies = BodyLog()
+        let server = try LoopbackServer { request in
+            bodies.append(request.body)
+            return .respond(status: 200, headers: [:], body: OpenAIStub.chatCompletionBody(text: "ok", promptTokens: 1, completionTokens: 1), delay: 0)
+        }
+        defer { server.stop() }
+        let judge = try HTTPJudge(baseURL: server.baseURL, model: "m", timeout: 30)
+        _ = try await judge.complete(JudgeRequest(messages: [.user("x")], temperature: 0.8, topP: 0.9, maxTokens: 4, seed: 7))
+        _ = try await judge.complete(JudgeRequest(messages: [.user("x")], temperature: 0.01, maxTokens: 4, seed: 1))
+        let sent = bodies.all.map { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] ?? [:] }
+        #expect(sent.count == 2)
+        #expect(sent[0]["top_p"] as? Double == 0.9 && sent[0]["temperature"] as? Double == 0.8 && sent[0]["seed"] as? Int == 7)
+        #expect(sent[1]["top_p"] == nil)
+    }
+
     /// A stalled server times out; a server that is down is reported as unavailable, naming the URL.
     @Test func timeoutsAndDownServersBecomeUnavailable() async throws {
         let stalled = try LoopbackServer { _ in .stall }
@@ -165,4 +182,12 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
         #expect(r.scores["helpfulness"] == 8 && r.scores["faithfulness"] == 6.25 && r.scores["completeness"] == 5)
         #expect(r.judge.tokensIn == 100 * (r.judge.calls))
     }
+}
+
+/// Request bodies seen by a test server (written from its thread).
+final class BodyLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bodies: [Data] = []
+    func append(_ body: Data) { lock.withLock { bodies.append(body) } }
+    var all: [Data] { lock.withLock { bodies } }
 }
