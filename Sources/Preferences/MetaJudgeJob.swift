@@ -125,7 +125,7 @@ public enum MetaJudgeJob {
             for perItem in judged {
                 let variances = perItem.map { ScoreSpread.variance($0.ratings) }
                 let picked = ScoreSpread.mostVaried(variances, count: options.answersPerQuestion)
-                summary.skipped[.noScoreSpread, default: 0] += perItem.count - picked.count
+                summary.skipped[.noScoreSpread, default: 0] += variances.filter { !($0 > 0) }.count
                 selected += picked.map { perItem[$0] }
             }
             // 3. Every two parsed judgments, in both orders.

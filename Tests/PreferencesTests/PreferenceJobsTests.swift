@@ -95,7 +95,7 @@ func questionsFile(_ folder: URL, _ questions: [(id: String, question: String)])
         #expect(summary.weights.firstWins == 3 && summary.weights.secondWins == 3)
         #expect(summary.weights.w1 == 0.5 && summary.weights.w2 == 0.5)
         let skippedAnswers: Int? = summary.skipped[.noScoreSpread]
-        #expect(skippedAnswers == 1)  // both answers vary alike; only one goes on
+        #expect(skippedAnswers == 0)  // both answers' ratings vary (alike); one goes on, none is a skip
         let line = try #require(try readLines(options.outputPath).first)
         #expect(line["chosen"] as? String == "Judgment 3. Rating: [[3]]")
         #expect(line["rejected"] as? String == "Judgment 1. Rating: [[1]]")
@@ -106,6 +106,15 @@ func questionsFile(_ folder: URL, _ questions: [(id: String, question: String)])
         let limited = try await MetaJudgeJob.run(options, judge: model, index: index)
         let tooLong: Int? = limited.skipped[.chosenTooLong]
         #expect(limited.pairs == 0 && tooLong == 1 && limited.judgmentUsage.calls == 0 && limited.metaUsage.calls == 0)
+    }
+
+    @Test func answersWhoseJudgmentsAgreeAreSkippedBeforeMetaJudging() async throws {
+        let (folder, index) = try setUp()
+        let model = try ScriptedModel { rubric, _, _ in rubric == "helpfulness" ? "Rating: [[5]]" : "Verdict: [[A]]" }
+        let options = MetaJudgeOptions(models: modelOptions(folder), outputPath: folder.appendingPathComponent("meta.jsonl").path)
+        let summary = try await MetaJudgeJob.run(options, judge: model, index: index)
+        let agreeing: Int? = summary.skipped[.noScoreSpread]
+        #expect(agreeing == 2 && summary.metaJudged == 0 && summary.pairs == 0 && model.count("meta-judge") == 0)
     }
 
     @Test func aMetaJudgeThatAlwaysSaysATeachesNothing() async throws {
