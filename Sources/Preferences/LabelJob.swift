@@ -206,7 +206,7 @@ public enum LabelJob {
                 inputs.append(ImplicitRewardInput(
                     id: "\(pair.first.id)|\(pair.second.id)", policyLogProb1: values[0], referenceLogProb1: values[1],
                     policyLogProb2: values[2], referenceLogProb2: values[3]))
-                onProgress(JobProgress(done: n + 1, total: pairs.count, unit: "pairs", usage: JobUsage()))
+                onProgress(JobProgress(done: n + 1, total: pairs.count, unit: "pairs", usage: JudgeUsage()))
             }
             let labels = SPALabeler.label(inputs, options: options.spa)
             for ((pair, conversation), label) in zip(zip(pairs, prompts), labels) {

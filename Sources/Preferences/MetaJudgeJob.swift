@@ -64,7 +64,7 @@ public struct MetaJudgeSummary: Sendable {
     /// Position weights estimated over the run.
     public var weights: PositionWeights
     /// Usage: judgment sampling and meta-judging apart.
-    public var judgmentUsage: JobUsage, metaUsage: JobUsage
+    public var judgmentUsage: JudgeUsage, metaUsage: JudgeUsage
     /// Wall time.
     public var seconds: Double
 }
@@ -91,7 +91,7 @@ public enum MetaJudgeJob {
         }
         var summary = MetaJudgeSummary(
             questions: items.count, answers: 0, metaJudged: 0, pairs: 0, skipped: [:], weights: PositionWeights.estimate([]),
-            judgmentUsage: JobUsage(), metaUsage: JobUsage(), seconds: 0)
+            judgmentUsage: JudgeUsage(), metaUsage: JudgeUsage(), seconds: 0)
         let totalAnswers = items.reduce(0) { $0 + $1.1.count }
         // 1. N judgments per answer, sampled at temperature.
         struct Judged { let item: ItemRecord; let answer: AnswerRecord; let texts: [String?]; let ratings: [Double?] }
@@ -195,10 +195,7 @@ public enum MetaJudgeJob {
             session.finish(.failed, "\(error)")
             throw error
         }
-        let total = session.usage
-        summary.metaUsage = JobUsage(
-            calls: total.calls - summary.judgmentUsage.calls, cacheHits: total.cacheHits - summary.judgmentUsage.cacheHits,
-            tokensIn: total.tokensIn - summary.judgmentUsage.tokensIn, tokensOut: total.tokensOut - summary.judgmentUsage.tokensOut)
+        summary.metaUsage = session.usage - summary.judgmentUsage
         summary.seconds = Date().timeIntervalSince(started)
         session.finish(.finished, "\(summary.pairs) judgment pairs from \(summary.metaJudged) answers")
         return summary

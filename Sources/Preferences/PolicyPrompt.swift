@@ -28,12 +28,8 @@ enum PolicyPrompt {
             used += cost
             picked.append(chunk)
         }
-        let total = max(1, document.tokenCount)
         let passages = try picked.sorted { $0.ordinal < $1.ordinal }.map { chunk in
-            try rubric.format("passage", [
-                "position": "\(chunk.tokenStart * 100 / total)%-\((chunk.tokenEnd * 100 + total - 1) / total)%",
-                "text": chunk.text,
-            ])
+            try rubric.format("passage", ["position": chunk.positionLabel(documentTokens: document.tokenCount), "text": chunk.text])
         }
         let note = rubric.formats["excerpt_note"].map { [$0] } ?? []
         return (note + passages).joined(separator: "\n\n")

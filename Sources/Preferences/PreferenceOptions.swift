@@ -62,29 +62,14 @@ struct PreferenceSession {
     }
 
     /// Judge usage so far: fresh calls, cache hits, tokens.
-    var usage: JobUsage {
+    var usage: JudgeUsage {
         let c = runner.counters.snapshot
-        return JobUsage(calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut)
+        return JudgeUsage(
+            calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut, cachedPromptTokens: c.cachedPromptTokens)
     }
 
     /// Marks the run finished (or failed) with a summary line.
     func finish(_ status: RunStatus, _ summary: String) { try? store.finishRun(runID, status: status, summary: summary) }
-}
-
-/// Model usage of a job.
-public struct JobUsage: Sendable, Equatable {
-    /// Fresh model calls (attempts) and attempts answered from the store.
-    public var calls = 0, cacheHits = 0
-    /// Prompt and completion tokens of the fresh calls.
-    public var tokensIn = 0, tokensOut = 0
-
-    /// Creates usage figures.
-    public init(calls: Int = 0, cacheHits: Int = 0, tokensIn: Int = 0, tokensOut: Int = 0) {
-        self.calls = calls
-        self.cacheHits = cacheHits
-        self.tokensIn = tokensIn
-        self.tokensOut = tokensOut
-    }
 }
 
 /// Progress of a long preference job, for the CLI's status line.
@@ -94,7 +79,7 @@ public struct JobProgress: Sendable {
     /// What a unit is ("answers", "questions").
     public var unit: String
     /// Usage so far.
-    public var usage: JobUsage
+    public var usage: JudgeUsage
 }
 
 /// A thread-safe count of finished units, for progress from concurrent tasks.

@@ -36,7 +36,7 @@ public struct SampleSummary: Sendable {
     /// an earlier one (kept once), samples that never gave text.
     public var stored: Int, alreadyStored: Int, duplicates: Int, failed: Int
     /// Model usage.
-    public var usage: JobUsage
+    public var usage: JudgeUsage
     /// Wall time.
     public var seconds: Double
 }
@@ -58,7 +58,7 @@ public enum SampleJob {
         let config = "k=\(options.k) temperature=\(options.temperature) top_p=\(options.topP) seed=\(options.seed)"
         let session = try PreferenceSession.open(options.models, command: "sample \(options.inputPath)", config: config, model: policy, index: index)
         let rubric = try session.rubric("answer")
-        var summary = SampleSummary(questions: 0, stored: 0, alreadyStored: 0, duplicates: 0, failed: 0, usage: JobUsage(), seconds: 0)
+        var summary = SampleSummary(questions: 0, stored: 0, alreadyStored: 0, duplicates: 0, failed: 0, usage: JudgeUsage(), seconds: 0)
         let total = items.count * options.k
         let finished = ProgressCounter()
         do {

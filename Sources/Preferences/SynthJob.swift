@@ -60,7 +60,7 @@ public struct SynthSummary: Sendable {
     /// Majority vote over each order's N judgments: orders decided correctly, wrongly, or tied.
     public var voteCorrect: Int, voteWrong: Int, voteUndecided: Int
     /// Usage: generation (perturbing and answering) and judging apart.
-    public var generationUsage: JobUsage, judgeUsage: JobUsage
+    public var generationUsage: JudgeUsage, judgeUsage: JudgeUsage
     /// Wall time.
     public var seconds: Double
 }
@@ -78,11 +78,11 @@ public enum SynthJob {
         let session = try PreferenceSession.open(
             options.models, command: "synth \(options.inputPath)", config: "n=\(options.judgments) t=\(options.temperature)", model: model, index: index)
         let perturb = try session.rubric("perturb"), answerRubric = try session.rubric("answer")
-        let pairwise = try session.rubric("pairwise"), support = try session.rubric("support")
+        let pairwise = try session.rubric("pairwise")
         var summary = SynthSummary(
             questions: items.count, pairs: 0, skipped: [:], correct: 0, wrong: 0, unparsed: 0, kept: 0, droppedForBalance: 0,
-            voteCorrect: 0, voteWrong: 0, voteUndecided: 0, generationUsage: JobUsage(), judgeUsage: JobUsage(), seconds: 0)
-        var generation = JobUsage()
+            voteCorrect: 0, voteWrong: 0, voteUndecided: 0, generationUsage: JudgeUsage(), judgeUsage: JudgeUsage(), seconds: 0)
+        var generation = JudgeUsage()
         let writer = try JSONLinesWriter(path: options.outputPath)
         do {
             for (n, item) in items.enumerated() {
@@ -107,11 +107,7 @@ public enum SynthJob {
                     return nil
                 }
                 let good = try await answer(item.question), bad = try await answer(perturbed)
-                let spent = session.usage
-                generation.calls += spent.calls - before.calls
-                generation.cacheHits += spent.cacheHits - before.cacheHits
-                generation.tokensIn += spent.tokensIn - before.tokensIn
-                generation.tokensOut += spent.tokensOut - before.tokensOut
+                generation += session.usage - before
                 guard let good, let bad, good != bad else {
                     summary.skipped[.noSyntheticAnswers, default: 0] += 1
                     continue
@@ -120,7 +116,7 @@ public enum SynthJob {
                 // 3. N judgments in each order.
                 let evidenceChunks = try await session.index.evidence(for: [item.question], documentID: document.id, k: options.evidenceK)[0]
                 let evidence = try evidenceChunks.enumerated().map {
-                    try support.format("passage", ["n": "\($0.offset + 1)", "text": $0.element.text])
+                    try pairwise.format("passage", ["n": "\($0.offset + 1)", "text": $0.element.text])
                 }.joined(separator: "\n\n")
                 var requests: [(position: PairPosition, sample: Int, values: [String: String])] = []
                 for s in 0..<options.judgments {
@@ -136,11 +132,7 @@ public enum SynthJob {
                     return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
                 }
                 let judgments: [PairwiseJudgment] = zip(requests, judged).map { request, outcome in
-                    let verdict: PairPosition? = switch outcome.verdict {
-                    case .choice(.a)?: .a
-                    case .choice(.b)?: .b
-                    default: nil
-                    }
+                    let verdict: PairPosition? = if case .choice(let c)? = outcome.verdict { c } else { nil }
                     return PairwiseJudgment(text: outcome.outputs.last ?? "", winnerPosition: request.position, verdict: verdict)
                 }
                 // 4. Majority vote per order.
@@ -177,9 +169,7 @@ public enum SynthJob {
         }
         let total = session.usage
         summary.generationUsage = generation
-        summary.judgeUsage = JobUsage(
-            calls: total.calls - generation.calls, cacheHits: total.cacheHits - generation.cacheHits,
-            tokensIn: total.tokensIn - generation.tokensIn, tokensOut: total.tokensOut - generation.tokensOut)
+        summary.judgeUsage = total - generation
         summary.seconds = Date().timeIntervalSince(started)
         session.finish(.finished, "\(summary.kept) judgments kept from \(summary.pairs) synthetic pairs")
         return summary

@@ -171,3 +171,12 @@ public final class DocumentIndex: @unchecked Sendable {
         }
     }
 }
+
+extension ChunkRecord {
+    /// The chunk's place in a document of `documentTokens` tokens, as rubrics show it: `35%-44%`
+    /// (start rounded down, end rounded up).
+    public func positionLabel(documentTokens: Int) -> String {
+        let total = max(1, documentTokens)
+        return "\(tokenStart * 100 / total)%-\((tokenEnd * 100 + total - 1) / total)%"
+    }
+}

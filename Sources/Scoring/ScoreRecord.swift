@@ -56,6 +56,26 @@ public struct JudgeUsage: Sendable, Codable, Equatable {
     /// Prompt and completion tokens; prompt tokens served by the prefix cache.
     public var tokensIn = 0, tokensOut = 0, cachedPromptTokens = 0
 
+    /// Creates usage figures (all zero by default).
+    public init(calls: Int = 0, cacheHits: Int = 0, tokensIn: Int = 0, tokensOut: Int = 0, cachedPromptTokens: Int = 0) {
+        self.calls = calls
+        self.cacheHits = cacheHits
+        self.tokensIn = tokensIn
+        self.tokensOut = tokensOut
+        self.cachedPromptTokens = cachedPromptTokens
+    }
+
+    /// What was spent between two snapshots of a running total.
+    public static func - (later: JudgeUsage, earlier: JudgeUsage) -> JudgeUsage {
+        JudgeUsage(
+            calls: later.calls - earlier.calls, cacheHits: later.cacheHits - earlier.cacheHits,
+            tokensIn: later.tokensIn - earlier.tokensIn, tokensOut: later.tokensOut - earlier.tokensOut,
+            cachedPromptTokens: later.cachedPromptTokens - earlier.cachedPromptTokens)
+    }
+
+    /// Adds another usage.
+    public static func += (total: inout JudgeUsage, o: JudgeUsage) { total.merge(o) }
+
     mutating func merge(_ o: JudgeUsage) {
         calls += o.calls
         cacheHits += o.cacheHits

@@ -291,10 +291,8 @@ public final class Scorer: Sendable {
     /// are identical for every answer, so the cache makes them free after the first.
     func completenessExtracts(question: String, document: DocumentRecord) async throws -> ([ExtractResult], JudgeUsage, String?) {
         let chunks = try index.store.chunks(documentID: document.id, level: .coarse)
-        let total = max(1, document.tokenCount)
         let extract = rubrics["extract"]!
-        // Where each chunk sits, as a percentage range of the document's tokens.
-        let positions = chunks.map { "\($0.tokenStart * 100 / total)%-\(($0.tokenEnd * 100 + total - 1) / total)%" }
+        let positions = chunks.map { $0.positionLabel(documentTokens: document.tokenCount) }
         let outcomes = try await withThrowingTaskGroup(of: (Int, JudgeOutcome).self) { group in
             for (i, chunk) in chunks.enumerated() {
                 let position = positions[i]

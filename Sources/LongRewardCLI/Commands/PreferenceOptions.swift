@@ -71,7 +71,7 @@ final class JobProgressLine: @unchecked Sendable {
 
 enum PreferenceReport {
     /// "calls N (M cached), tokens in/out" for a usage.
-    static func usage(_ u: JobUsage) -> String {
+    static func usage(_ u: JudgeUsage) -> String {
         "\(u.calls) model calls (\(u.cacheHits) answered from the store), tokens in \(u.tokensIn), out \(u.tokensOut)"
     }
 

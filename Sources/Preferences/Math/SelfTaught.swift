@@ -1,14 +1,11 @@
 // SelfTaught.swift: self-taught evaluator judgment filtering (correct, position-balanced) and majority vote.
 
 import Foundation
+import Judges
 
-/// A position in a pairwise prompt: answer A (shown first) or answer B (shown second).
-public enum PairPosition: String, Sendable, Codable {
-    /// The first-shown answer.
-    case a = "A"
-    /// The second-shown answer.
-    case b = "B"
-}
+/// A position in a pairwise prompt: answer A (shown first) or answer B (shown second); the same
+/// type the verdict parser returns.
+public typealias PairPosition = Choice
 
 /// One pairwise judgment of a pair whose better answer is known.
 public struct PairwiseJudgment: Sendable, Equatable {
