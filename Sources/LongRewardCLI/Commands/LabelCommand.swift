@@ -66,7 +66,7 @@ struct LabelCommand: AsyncParsableCommand {
         options.spa = SPAOptions(beta: beta, lowConfidenceFraction: lowConfidence, alpha: alpha, window: window)
         options.extrapolation = extrapolate
         options.conversational = conversational
-        let line = JobProgressLine()
+        let line = ProgressBar()
         let s = try await LabelJob.run(options) { line.update($0) }
         Console.clearStatus()
         print("""

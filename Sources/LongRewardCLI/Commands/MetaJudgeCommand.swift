@@ -56,7 +56,7 @@ struct MetaJudgeCommand: AsyncParsableCommand {
         options.answersPerQuestion = answers
         options.maxJudgmentLength = maxLength
         options.conversational = conversational
-        let line = JobProgressLine()
+        let line = ProgressBar()
         let s = try await MetaJudgeJob.run(options) { line.update($0) }
         Console.clearStatus()
         print("""

@@ -50,22 +50,11 @@ struct ChatModelOptions: ParsableArguments {
     }
 }
 
-/// A progress line with ETA for preference jobs.
-final class JobProgressLine: @unchecked Sendable {
-    private let started = Date()
-    private let lock = NSLock()
-    private var last = (-1, -1)
-
+extension ProgressBar {
+    /// A preference job's progress.
     func update(_ p: JobProgress) {
-        lock.withLock {
-            if isatty(STDERR_FILENO) == 0 && last == (p.done, p.usage.calls) { return }
-            last = (p.done, p.usage.calls)
-            let elapsed = Date().timeIntervalSince(started)
-            let eta = p.done > 0 ? "\(Int(elapsed / Double(p.done) * Double(max(0, p.total - p.done)))) s" : "?"
-            Console.status(
-                "\(p.done)/\(p.total) \(p.unit), \(p.usage.calls) model calls, \(p.usage.cacheHits) cached, "
-                    + "\(p.usage.tokensIn + p.usage.tokensOut) tokens, \(Int(elapsed)) s elapsed, ETA \(eta)")
-        }
+        update(
+            done: p.done, total: p.total, unit: p.unit, calls: p.usage.calls, caller: "model", cacheHits: p.usage.cacheHits, tokens: p.usage.tokensIn + p.usage.tokensOut)
     }
 }
 

@@ -49,7 +49,7 @@ struct SampleCommand: AsyncParsableCommand {
         options.temperature = temperature
         options.topP = topP
         options.seed = seed
-        let line = JobProgressLine()
+        let line = ProgressBar()
         let s = try await SampleJob.run(options) { line.update($0) }
         Console.clearStatus()
         if json {

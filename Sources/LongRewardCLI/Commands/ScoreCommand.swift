@@ -142,7 +142,7 @@ struct SummaryJSON: Encodable {
     }
 }
 
-/// A one-line progress bar with ETA on stderr.
+/// A one-line progress bar with ETA on stderr, for every long command.
 final class ProgressBar: @unchecked Sendable {
     private let started = Date()
     private let lock = NSLock()
@@ -150,19 +150,25 @@ final class ProgressBar: @unchecked Sendable {
     private var last = (-1, -1)
 
     func update(_ p: ScoringProgress) {
+        update(
+            done: p.done, total: p.total, unit: "answers", calls: p.calls, caller: "judge", cacheHits: p.cacheHits,
+            tokens: p.tokensIn + p.tokensOut)
+    }
+
+    func update(done: Int, total: Int, unit: String, calls: Int, caller: String, cacheHits: Int, tokens: Int) {
         lock.withLock {
             // On a terminal the line redraws every second; in a log, only when something finished.
-            if !terminal && last == (p.done, p.calls) { return }
-            last = (p.done, p.calls)
+            if !terminal && last == (done, calls) { return }
+            last = (done, calls)
             let elapsed = Date().timeIntervalSince(started)
-            let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
+            let fraction = total > 0 ? Double(done) / Double(total) : 1
             let width = 24
-            let filled = Int(fraction * Double(width))
+            let filled = Int(min(1, fraction) * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let eta = p.done > 0 ? "\(Int(elapsed / Double(p.done) * Double(p.total - p.done))) s" : "?"
+            let eta = done > 0 ? "\(Int(elapsed / Double(done) * Double(max(0, total - done)))) s" : "?"
             Console.status(
-                "[\(bar)] \(p.done)/\(p.total) answers, \(p.calls) judge calls, \(p.cacheHits) cached, "
-                    + "\(p.tokensIn + p.tokensOut) tokens, \(Int(elapsed)) s elapsed, ETA \(eta)")
+                "[\(bar)] \(done)/\(total) \(unit), \(calls) \(caller) calls, \(cacheHits) cached, "
+                    + "\(tokens) tokens, \(Int(elapsed)) s elapsed, ETA \(eta)")
         }
     }
 }

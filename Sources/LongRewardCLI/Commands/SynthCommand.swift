@@ -49,7 +49,7 @@ struct SynthCommand: AsyncParsableCommand {
         options.temperature = temperature
         options.evidenceK = evidence
         options.conversational = conversational
-        let line = JobProgressLine()
+        let line = ProgressBar()
         let s = try await SynthJob.run(options) { line.update($0) }
         Console.clearStatus()
         let judged = s.correct + s.wrong
