@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Scoring", targets: ["Scoring"]),
         .library(name: "Preferences", targets: ["Preferences"]),
         .library(name: "OpenAICompatible", targets: ["OpenAICompatible"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -86,6 +87,11 @@ let package = Package(
             swiftSettings: numericSettings
         ),
         .target(
+            name: "Training",
+            dependencies: ["Kernels", "Formats", "Tokenizers", "Models"],
+            swiftSettings: numericSettings
+        ),
+        .target(
             name: "TestSupport",
             dependencies: ["Kernels"],
             path: "Sources/TestSupport"
@@ -93,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "LongRewardCLI",
             dependencies: [
-                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking", "Retrieval", "Scoring", "Preferences",
+                "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking", "Retrieval", "Scoring", "Preferences", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -136,6 +142,12 @@ let package = Package(
         .testTarget(
             name: "StoreTests",
             dependencies: ["Store", "Formats"]
+        ),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Models", "Kernels", "Formats", "Tokenizers", "TestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: numericSettings
         ),
         .testTarget(
             name: "KernelsTests",

@@ -19,33 +19,7 @@ extension LlamaModel {
     ///   or bad hyper-parameters; `FormatError` for unreadable tensor data.
     public static func load(gguf: GGUFFile, threads: Int = 1) throws -> LlamaModel {
         let file = gguf.path
-        let arch = try gguf.string("general.architecture")
-        guard supportedArchitectures.contains(arch) else {
-            throw ModelError.unsupportedArchitecture(file: file, architecture: arch, supported: supportedArchitectures)
-        }
-        func int(_ key: String) throws -> Int {
-            let v = try gguf.int("\(arch).\(key)")
-            guard v > 0 else { throw ModelError.invalidHyperparameter(file: file, key: "\(arch).\(key)", reason: "must be positive, is \(v)") }
-            return v
-        }
-        let embedInfo = try tensorInfo(gguf, .tokenEmbedding)
-        let hidden = try int("embedding_length")
-        let heads = try int("attention.head_count")
-        let kvHeads = (try? int("attention.head_count_kv")) ?? heads
-        guard hidden % heads == 0, heads % kvHeads == 0 else {
-            throw ModelError.invalidHyperparameter(file: file, key: "\(arch).attention.head_count", reason: "hidden \(hidden), heads \(heads), kv heads \(kvHeads) do not divide")
-        }
-        let config = LlamaConfiguration(
-            layerCount: try int("block_count"),
-            hiddenSize: hidden,
-            intermediateSize: try int("feed_forward_length"),
-            headCount: heads,
-            kvHeadCount: kvHeads,
-            vocabularySize: embedInfo.shape[0],
-            contextLength: try int("context_length"),
-            ropeBase: Double((try? gguf.float("\(arch).rope.freq_base")) ?? 10000),
-            rmsNormEpsilon: (try? gguf.float("\(arch).attention.layer_norm_rms_epsilon")) ?? 1e-5,
-            ropeConvention: .adjacentPairs)
+        let config = try configuration(gguf: gguf)
         let (C, F, D) = (config.hiddenSize, config.intermediateSize, config.headDim)
 
         func matrix(_ t: LlamaTensor, layer: Int = 0, rows: Int, cols: Int) throws -> QuantizedMatrix {
@@ -84,6 +58,41 @@ extension LlamaModel {
         return LlamaModel(
             configuration: config, tokenEmbedding: embedding, layers: layers, outputNorm: try vector(.outputNorm),
             outputHead: hasOutput ? try matrix(.output, rows: config.vocabularySize, cols: C) : nil, threads: threads)
+    }
+
+    /// The hyper-parameters of a llama-architecture GGUF file (its `llama.*` keys and the token
+    /// embedding's shape), shared by inference and training loaders.
+    /// - Throws: ``ModelError`` for an unsupported architecture, a missing embedding or bad values.
+    public static func configuration(gguf: GGUFFile) throws -> LlamaConfiguration {
+        let file = gguf.path
+        let arch = try gguf.string("general.architecture")
+        guard supportedArchitectures.contains(arch) else {
+            throw ModelError.unsupportedArchitecture(file: file, architecture: arch, supported: supportedArchitectures)
+        }
+        func int(_ key: String) throws -> Int {
+            let v = try gguf.int("\(arch).\(key)")
+            guard v > 0 else { throw ModelError.invalidHyperparameter(file: file, key: "\(arch).\(key)", reason: "must be positive, is \(v)") }
+            return v
+        }
+        let embedInfo = try tensorInfo(gguf, .tokenEmbedding)
+        let hidden = try int("embedding_length")
+        let heads = try int("attention.head_count")
+        let kvHeads = (try? int("attention.head_count_kv")) ?? heads
+        guard hidden % heads == 0, heads % kvHeads == 0 else {
+            throw ModelError.invalidHyperparameter(file: file, key: "\(arch).attention.head_count", reason: "hidden \(hidden), heads \(heads), kv heads \(kvHeads) do not divide")
+        }
+        let config = LlamaConfiguration(
+            layerCount: try int("block_count"),
+            hiddenSize: hidden,
+            intermediateSize: try int("feed_forward_length"),
+            headCount: heads,
+            kvHeadCount: kvHeads,
+            vocabularySize: embedInfo.shape[0],
+            contextLength: try int("context_length"),
+            ropeBase: Double((try? gguf.float("\(arch).rope.freq_base")) ?? 10000),
+            rmsNormEpsilon: (try? gguf.float("\(arch).attention.layer_norm_rms_epsilon")) ?? 1e-5,
+            ropeConvention: .adjacentPairs)
+        return config
     }
 
     static func tensorInfo(_ gguf: GGUFFile, _ t: LlamaTensor, layer: Int = 0) throws -> GGUFTensorInfo {
