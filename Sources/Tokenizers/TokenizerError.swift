@@ -18,6 +18,12 @@ public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable 
     case vocabularyFile(path: String, reason: String)
     /// A chat template is not in a format this module can render.
     case unsupportedChatTemplate(reason: String)
+    /// The GGUF file's `tokenizer.ggml.model` is not one this operation supports (`supported`).
+    case unsupportedTokenizerModel(file: String, model: String, supported: String)
+    /// A GGUF metadata key the tokenizer needs is absent.
+    case missingMetadata(file: String, key: String)
+    /// A GGUF metadata key has a different type than the tokenizer needs.
+    case mistypedMetadata(file: String, key: String, expected: String, found: String)
 
     /// A one-line, human-readable explanation of the error.
     public var description: String {
@@ -36,6 +42,12 @@ public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable 
             return "cannot load vocabulary file \(path): \(reason)"
         case .unsupportedChatTemplate(let reason):
             return "unsupported chat template: \(reason)"
+        case .unsupportedTokenizerModel(let file, let model, let supported):
+            return "\(file): tokenizer model \(model.debugDescription) is not supported (supported: \(supported))"
+        case .missingMetadata(let file, let key):
+            return "\(file): missing tokenizer metadata key '\(key)'"
+        case .mistypedMetadata(let file, let key, let expected, let found):
+            return "\(file): tokenizer metadata key '\(key)' is \(found), expected \(expected)"
         }
     }
 }
