@@ -57,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "Benchmarking",
-            dependencies: ["Kernels", "Models", "OpenAICompatible", "LoopbackServer"],
+            dependencies: ["Kernels", "Models", "Training", "OpenAICompatible", "LoopbackServer"],
             swiftSettings: numericSettings
         ),
         .systemLibrary(

@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure kernels and models on this machine.",
-        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self, BenchHTTPCommand.self]
+        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self, BenchHTTPCommand.self, BenchTrainCommand.self]
     )
 }
 
@@ -109,5 +109,45 @@ struct BenchEmbedCommand: AsyncParsableCommand {
             print(String(format: "threads %d: %.1f sentences/s (%d texts, %.0f tokens each on average), peak RSS %.0f MiB",
                          r.threads, r.sentencesPerSecond, r.texts, r.meanTokens, Double(r.peakRSSBytes) / 1_048_576))
         }
+    }
+}
+
+struct BenchTrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "One DPO optimiser step on one pair of random ids: pair tokens/s (2 (P + A) / s) and peak memory.",
+        discussion: "Compare with PyTorch eager on the same shape: ../shared/peers/torch_dpo_step.py.")
+
+    @Option(name: .long, help: "Model (llama GGUF or Hugging Face folder). Default: the embedded SmolLM2.")
+    var model: String?
+
+    @Option(name: .long, help: "Worker threads.")
+    var threads: Int = 1
+
+    @Option(name: .long, help: "Prompt tokens P.")
+    var promptTokens: Int = 1792
+
+    @Option(name: .long, help: "Tokens of each answer A.")
+    var answerTokens: Int = 256
+
+    @Flag(name: .long, help: "Keep every block's activations instead of recomputing them.")
+    var noRecompute = false
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1, promptTokens >= 1, answerTokens >= 1 else { throw ValidationError("--threads, --prompt-tokens and --answer-tokens must be positive") }
+    }
+
+    func run() async throws {
+        Console.status("one DPO step on P \(promptTokens) + 2 x A \(answerTokens) with \(threads) thread(s)")
+        let r = try TrainBenchmark.run(
+            modelPath: try ModelLocator.decoder(model), promptTokens: promptTokens, answerTokens: answerTokens, threads: threads, recompute: !noRecompute)
+        Console.clearStatus()
+        if json { print(try Console.json(r)); return }
+        print(String(format: "threads %d, P %d A %d%@: %.1f pair tokens/s (%.2f s per pair), reference pass %.0f tokens/s, peak RSS %.0f MiB",
+                     r.threads, r.promptTokens, r.answerTokens, r.recompute ? "" : " (no recompute)", r.pairTokensPerSecond, r.secondsPerPair,
+                     r.referenceTokensPerSecond, Double(r.peakRSSBytes) / 1_048_576))
     }
 }
