@@ -8,6 +8,9 @@
 export LONGREWARD_HOME ?= $(HOME)/.cache/longreward
 # Our kernels parallelise themselves; BLAS threads fighting them on 2 cores lose more than win.
 export OPENBLAS_NUM_THREADS ?= 1
+# OpenBLAS kernels for this CPU: Debian's 0.3.21 falls back to SSE3 kernels (4x slower GEMM) on
+# CPUs newer than itself. The CLI corrects this on its own; the test process gets it from here.
+export OPENBLAS_CORETYPE ?= $(shell scripts/openblas-coretype.sh)
 SWIFT ?= swift
 BIN := .build/release/longreward
 

@@ -3,7 +3,6 @@
 
 import ArgumentParser
 
-@main
 struct LongReward: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longreward",
