@@ -11,9 +11,10 @@
 //   y  = x2 + a Wd^T
 // then h = RMSNorm(y_L) and, on the M scored rows only, logprob = log_softmax(h W_out^T)[target].
 //
-// Memory: the forward keeps only each block's input (L + 1 buffers of T x C); the backward
-// recomputes one block's activations from its input, backpropagates through it and drops them.
-// Peak activation memory is (L + 1) T C + one block's working set (about 3 T F + 6 T C floats)
+// Memory: the forward keeps only each block's input (L + 1 buffers of T x C) and its attention
+// output and logsumexp (L x T x (H D + H)); the backward recomputes one block's token-wise
+// activations from its input (projections, norms, SwiGLU; never the attention), backpropagates
+// through it and drops them. Peak activation memory is (2L + 1) T C + one block's working set (about 3 T F + 6 T C floats)
 // + the flash-attention workspace (O(block^2) per thread) + the LM head's chunk (64 x V):
 // never T x T, never T x V. `recompute = false` keeps every block's activations instead (one
 // forward less per step; memory grows by L times the working set).
@@ -72,8 +73,9 @@ public final class LlamaTrainingModel: @unchecked Sendable {
     /// Log-probability of every scored answer token of `batch`, in ``PackedBatch/targets`` order.
     public func tokenLogProbabilities(_ batch: PackedBatch) -> [Float] {
         withThreads {
-            let ws = Workspace(c, T: batch.count, M: batch.targets.count)
-            let x = FloatBuffer(count: batch.count * c.hiddenSize), y = FloatBuffer(count: batch.count * c.hiddenSize)
+            let a = arena(T: batch.count, M: batch.targets.count)
+            let ws = a.ws
+            let (x, y) = (a.xs[0], a.xs[1])
             embed(batch, into: x)
             var (cur, next) = (x, y)
             for l in 0..<c.layerCount {
@@ -91,13 +93,11 @@ public final class LlamaTrainingModel: @unchecked Sendable {
     public func forwardBackward(_ batch: PackedBatch, lossGradient: ([Double]) -> [Double]) -> [Double] {
         withThreads {
             let (T, C, L) = (batch.count, c.hiddenSize, c.layerCount)
-            let ws = Workspace(c, T: T, M: batch.targets.count)
-            // Block inputs x_0 .. x_L (x_L is the final norm's input).
-            let xs = (0...L).map { _ in FloatBuffer(count: T * C) }
+            let a = arena(T: T, M: batch.targets.count)
+            let (ws, xs, kept, savedAttention) = (a.ws, a.xs, a.kept, a.savedAttention)
             embed(batch, into: xs[0])
-            let kept: [BlockActivations]? = recompute ? nil : (0..<L).map { _ in BlockActivations(c, T: T) }
             for l in 0..<L {
-                blockForward(l, x: xs[l].pointer, out: xs[l + 1].pointer, acts: kept?[l] ?? ws.block, batch)
+                blockForward(l, x: xs[l].pointer, out: xs[l + 1].pointer, acts: kept?[l] ?? ws.block, batch, attention: savedAttention?[l])
             }
             head(batch, xL: xs[L], ws)
             let tokenLogps = Array(UnsafeBufferPointer(start: ws.logprobs.pointer, count: batch.targets.count))
@@ -107,14 +107,14 @@ public final class LlamaTrainingModel: @unchecked Sendable {
             for m in 0..<batch.targets.count { ws.dLogprobs.pointer[m] = Float(dSum[Int(batch.answerOfRow[m])]) }
 
             // LM head and final norm.
-            let dX = FloatBuffer(count: T * C), dY = FloatBuffer(count: T * C)
+            let (dX, dY) = (a.dX, a.dY)
             headBackward(batch, xL: xs[L], dxL: dY, ws)
             var (dOut, dIn) = (dY, dX)
             for l in stride(from: L - 1, through: 0, by: -1) {
                 let acts: BlockActivations
                 if let kept { acts = kept[l] } else {
                     acts = ws.block
-                    blockForward(l, x: xs[l].pointer, out: nil, acts: acts, batch)  // recompute
+                    blockForward(l, x: xs[l].pointer, out: nil, acts: acts, batch, attention: savedAttention![l], reuseAttention: true)  // recompute
                 }
                 blockBackward(l, x: xs[l].pointer, acts: acts, dOut: dOut.pointer, dX: dIn.pointer, ws, batch)
                 swap(&dOut, &dIn)
@@ -140,6 +140,47 @@ public final class LlamaTrainingModel: @unchecked Sendable {
     }
 
     // MARK: - Buffers
+
+    /// Every buffer one call needs, kept between calls (allocating and page-faulting gigabytes
+    /// per step costs more than the step's non-GEMM work) and grown when a batch is larger.
+    final class Arena {
+        let T, M: Int
+        let recompute: Bool
+        let ws: Workspace
+        /// Block inputs x_0 .. x_L (x_L is the final norm's input).
+        let xs: [FloatBuffer]
+        /// Without recomputation: every block's activations.
+        let kept: [BlockActivations]?
+        /// With recomputation: each block's attention output and logsumexp
+        /// (T x H x D + T x H floats a layer), so the backward reruns only the token-wise products.
+        let savedAttention: [(o: FloatBuffer, lse: FloatBuffer)]?
+        let dX, dY: FloatBuffer
+
+        init(_ c: LlamaConfiguration, T: Int, M: Int, recompute: Bool) {
+            (self.T, self.M, self.recompute) = (T, M, recompute)
+            let L = c.layerCount
+            ws = Workspace(c, T: T, M: M)
+            xs = (0...L).map { _ in FloatBuffer(count: T * c.hiddenSize) }
+            kept = recompute ? nil : (0..<L).map { _ in BlockActivations(c, T: T) }
+            savedAttention = recompute ? (0..<L).map { _ in (FloatBuffer(count: T * c.headCount * c.headDim), FloatBuffer(count: T * c.headCount)) } : nil
+            dX = FloatBuffer(count: T * c.hiddenSize)
+            dY = FloatBuffer(count: T * c.hiddenSize)
+        }
+    }
+
+    private var cachedArena: Arena?
+
+    /// An arena for at least `T` tokens and `M` scored rows.
+    private func arena(T: Int, M: Int) -> Arena {
+        if let a = cachedArena, a.T >= T, a.M >= M, a.recompute == recompute { return a }
+        cachedArena = nil  // free the old one first
+        let a = Arena(c, T: T, M: max(M, 1), recompute: recompute)
+        cachedArena = a
+        return a
+    }
+
+    /// Frees the buffers kept between calls.
+    public func releaseBuffers() { cachedArena = nil }
 
     /// One block's activations over T tokens (what its backward needs).
     final class BlockActivations {
@@ -236,7 +277,12 @@ public final class LlamaTrainingModel: @unchecked Sendable {
 
     /// One block on the packed tokens; `out` nil recomputes the activations only (the backward
     /// needs everything up to `a`, not the block's output).
-    private func blockForward(_ l: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>?, acts s: BlockActivations, _ batch: PackedBatch) {
+    /// `attention`: where the attention output and logsumexp go (default: `acts`); with
+    /// `reuseAttention` they already hold this block's values and attention is not rerun.
+    private func blockForward(
+        _ l: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>?, acts s: BlockActivations, _ batch: PackedBatch,
+        attention: (o: FloatBuffer, lse: FloatBuffer)? = nil, reuseAttention: Bool = false
+    ) {
         let (T, C, F, H, Hkv, D) = (batch.count, c.hiddenSize, c.intermediateSize, c.headCount, c.kvHeadCount, c.headDim)
         let w = weights
         RMSNorm.forward(out: s.h1.pointer, rstd: s.rstd1.pointer, x: x, weight: w[.attentionNorm, layer: l], N: T, C: C, epsilon: c.rmsNormEpsilon)
@@ -248,13 +294,18 @@ public final class LlamaTrainingModel: @unchecked Sendable {
             RoPE.forward(x: s.q.pointer, positions: pos.baseAddress!, table: table, N: T, H: H, D: D, convention: c.ropeConvention)
             RoPE.forward(x: s.k.pointer, positions: pos.baseAddress!, table: table, N: T, H: Hkv, D: D, convention: c.ropeConvention)
         }
-        for span in batch.spans {
+        let (o, lse) = attention ?? (s.o, s.lse)
+        for span in batch.spans where !reuseAttention {
             let n = span.count, t0 = span.lowerBound
             let mask = AttentionMask(causal: true, segments: Array(batch.segments[span]))
             Attention.forward(
-                out: s.o.pointer + t0 * H * D, lse: s.lse.pointer + t0 * H,
+                out: o.pointer + t0 * H * D, lse: lse.pointer + t0 * H,
                 q: s.q.pointer + t0 * H * D, k: s.k.pointer + t0 * Hkv * D, v: s.v.pointer + t0 * Hkv * D,
                 shape: attentionShape(n), mask: mask, threads: threads)
+        }
+        if o !== s.o {  // the backward reads the block's attention from `acts`
+            s.o.pointer.update(from: o.pointer, count: T * H * D)
+            s.lse.pointer.update(from: lse.pointer, count: T * H)
         }
         s.x2.pointer.update(from: x, count: T * C)
         linear(s.x2.pointer, s.o.pointer, w[.attentionOutput, layer: l], T: T, n: C, k: H * D, accumulate: true)
