@@ -10,6 +10,7 @@ B=.build/release/longreward
 OUT="${1:-${LONGREWARD_HOME:-$HOME/.cache/longreward}/loop}"
 QUESTIONS="${QUESTIONS:-2}" K="${K:-5}" STEPS="${STEPS:-6}" THREADS="${THREADS:-2}"
 mkdir -p "$OUT"
+cp Corpora/harrow-valley-report.md "$OUT/"   # the questions name their document relative to themselves
 head -n "$QUESTIONS" Corpora/harrow-valley-questions.jsonl > "$OUT/train-questions.jsonl"
 sed -n "$((QUESTIONS + 1))p" Corpora/harrow-valley-questions.jsonl > "$OUT/heldout-question.jsonl"
 S="--store $OUT/store.sqlite"
@@ -27,15 +28,15 @@ step "score them with the embedded judge"
 $B score $S --input "$OUT/train-questions.jsonl" --output "$OUT/scores.jsonl" --max-new-tokens 256 --threads "$THREADS"
 
 step "pairs (best vs worst, margin >= 0.5)"
-$B pairs $S --output "$OUT/dpo.jsonl" --min-answers "$K"
+$B pairs $S --output "$OUT/dpo.jsonl" --min-answers "$K" --allow-failed   # the 135M judge fails dimensions often
 
 step "train dpo ($STEPS steps)"
 $B train dpo --data "$OUT/dpo.jsonl" --output "$OUT/train" --max-steps "$STEPS" --batch-size 2 --learning-rate 5e-6 \
     --threads "$THREADS" --export-gguf f16 --export-hf --save-every 2
 
 step "held-out question: 2 answers each from the base and the trained policy, scored"
-$B sample --store "$OUT/heldout-base.sqlite" --input "$OUT/heldout-question.jsonl" --k 2 --temperature 0.8 --seed 1 --threads "$THREADS" --max-new-tokens 256
-$B sample --store "$OUT/heldout-trained.sqlite" --model "local:$OUT/train/model.gguf" --input "$OUT/heldout-question.jsonl" --k 2 --temperature 0.8 --seed 1 --threads "$THREADS" --max-new-tokens 256
+$B sample --store "$OUT/heldout-base.sqlite" --input "$OUT/heldout-question.jsonl" --k "${HELDOUT_K:-2}" --temperature 0.8 --seed 1 --threads "$THREADS" --max-new-tokens 256
+$B sample --store "$OUT/heldout-trained.sqlite" --model "local:$OUT/train/model.gguf" --input "$OUT/heldout-question.jsonl" --k "${HELDOUT_K:-2}" --temperature 0.8 --seed 1 --threads "$THREADS" --max-new-tokens 256
 $B score --store "$OUT/heldout-base.sqlite" --input "$OUT/heldout-question.jsonl" --output "$OUT/heldout-base.jsonl" --max-new-tokens 256 --threads "$THREADS"
 $B score --store "$OUT/heldout-trained.sqlite" --input "$OUT/heldout-question.jsonl" --output "$OUT/heldout-trained.jsonl" --max-new-tokens 256 --threads "$THREADS"
 echo "done: $OUT"

@@ -166,6 +166,7 @@ public enum Trainer {
             lastLoss = m["loss"]
             let epoch = task.epoch(afterStep: state.step, cfg)
             try log.append(step: state.step, epoch: epoch, m)
+            if state.step == FaultInjection.killAfterStep { kill(getpid(), SIGKILL) }
             onEvent(.step(step: state.step, total: totalSteps, metrics: m))
             let last = state.step == totalSteps
             if task.hasEval, let every = cfg.evalEvery, state.step % every == 0 || last {
@@ -252,6 +253,13 @@ final class MetricsLog {
     }
 
     private func json(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
+}
+
+/// Fault injection for resume tests: `LONGREWARD_FAULT_KILL_AFTER_STEP=N` makes the process
+/// SIGKILL itself right after step N is logged (a real kill -9 at an exact moment, which a
+/// test polling from a busy machine cannot time).
+enum FaultInjection {
+    static let killAfterStep: Int? = ProcessInfo.processInfo.environment["LONGREWARD_FAULT_KILL_AFTER_STEP"].flatMap { Int($0) }
 }
 
 /// The process's memory high-water mark.

@@ -135,9 +135,11 @@ struct TrainingTask {
     mutating func fillReference(model: LlamaTrainingModel, cache: ReferenceLogProbCache, rowTokens: Int, onEvent: (TrainingEvent) -> Void) throws -> ReferenceStats {
         var stats = ReferenceStats()
         let everything = train + eval
-        var missing = [Int]()
+        // Sequences not in the cache, each distinct one once (an eval file may repeat training pairs).
+        var missing = [Int](), seen = Set<String>()
         for (i, s) in everything.enumerated() where s.answers.contains(where: { cache.value(prompt: s.prompt, answer: $0) == nil }) {
-            missing.append(i)
+            let key = s.answers.map { ReferenceLogProbCache.key(prompt: s.prompt, answer: $0) }.joined()
+            if seen.insert(key).inserted { missing.append(i) }
         }
         stats.cached = (everything.count - missing.count) * 2
         let total = everything.count * 2

@@ -46,31 +46,26 @@ private func writePairs(_ path: String, count: Int) throws {
         #expect(code == 0, "\(err)")
         #expect(out.contains("trained 3000 step(s)"), "\(out)")
 
-        // Killed run: SIGKILL once a checkpoint past step 100 exists and before the end.
+        // Killed run: a real SIGKILL right after step 250, between the checkpoints of steps 200
+        // and 300 (LONGREWARD_FAULT_KILL_AFTER_STEP: a test polling from a busy machine cannot
+        // time a kill this precisely).
         let killed = folder + "/killed"
         let first = Process()
         first.executableURL = trainBinary()
         first.arguments = arguments(killed)
+        var env = ProcessInfo.processInfo.environment
+        env["LONGREWARD_FAULT_KILL_AFTER_STEP"] = "250"
+        first.environment = env
         first.standardError = FileHandle.nullDevice
         first.standardOutput = FileHandle.nullDevice
         try first.run()
-        let deadline = Date().addingTimeInterval(300)
-        var stateStep = 0
-        while first.isRunning, Date() < deadline {
-            if let d = FileManager.default.contents(atPath: killed + "/checkpoint/state.json"),
-                let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let s = o["step"] as? Int
-            {
-                stateStep = s
-                if s >= 200 { break }
-            }
-            try await Task.sleep(nanoseconds: 2_000_000)
-        }
-        #expect(first.isRunning, "the run ended before it could be killed")
-        kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
-        #expect(first.terminationReason == .uncaughtSignal)
-        #expect(stateStep >= 200 && stateStep < 3000)
+        #expect(first.terminationReason == .uncaughtSignal && first.terminationStatus == SIGKILL)
+        let state = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: killed + "/checkpoint/state.json"))) as? [String: Any]
+        #expect(state?["step"] as? Int == 200)
         #expect(!FileManager.default.fileExists(atPath: killed + "/model.gguf"))
+        let partialLog = try String(contentsOfFile: killed + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(partialLog.count > 250, "the killed run logged past its checkpoint")
 
         // Rerun the same command: resumes, finishes, same bits.
         let (code2, out2, err2) = try runCLI(arguments(killed))
