@@ -11,10 +11,28 @@ import Testing
 private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
 private let rubrics = repository.appendingPathComponent("Rubrics").path
 
+/// SIGKILLs a process from the server's own thread when the n-th request arrives: a test task
+/// polling the request count can be starved for seconds on two busy cores and miss the run.
+private final class KillSwitch: @unchecked Sendable {  // state behind `lock`
+    private let lock = NSLock()
+    private var pid: pid_t = 0
+    private var count = 0
+    private let after: Int
+    init(after: Int) { self.after = after }
+    func arm(_ p: pid_t) { lock.withLock { pid = p } }
+    func request() {
+        lock.withLock {
+            count += 1
+            if count == after, pid != 0 { kill(pid, SIGKILL) }
+        }
+    }
+}
+
 /// Answers every rubric in its expected format, after `delay` seconds.
-private func judgeServer(delay: Double) throws -> LoopbackServer {
+private func judgeServer(delay: Double, killSwitch: KillSwitch? = nil) throws -> LoopbackServer {
     let library = try RubricLibrary(folder: rubrics)
     return try LoopbackServer { request in
+        killSwitch?.request()
         let json = (try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any]
         let messages = json?["messages"] as? [[String: Any]] ?? []
         let system = messages.first?["content"] as? String ?? ""
@@ -48,23 +66,21 @@ private func binaryURL() -> URL {
         let answers = (0..<6).map { "\"Answer number \($0): the pump failed in March and repairs cost 96,000.\"" }.joined(separator: ", ")
         try "{\"id\": \"q\", \"document\": \"\(document)\", \"question\": \"What failed?\", \"answers\": [\(answers)]}\n"
             .write(toFile: items, atomically: true, encoding: .utf8)
-        let server = try judgeServer(delay: 0.05)
+        let killSwitch = KillSwitch(after: 13)
+        let server = try judgeServer(delay: 0.05, killSwitch: killSwitch)
         defer { server.stop() }
         let arguments = [
             "score", "--store", store, "--input", items, "--output", output, "--judge", server.baseURL, "--judge-model", "stub",
             "--rubrics", rubrics, "--concurrency", "2",
         ]
 
-        // First run: SIGKILL once a dozen judge calls have been answered.
+        // First run: SIGKILL (from the server's thread) when the 13th judge request arrives.
         let first = Process()
         first.executableURL = binaryURL()
         first.arguments = arguments
         first.standardError = FileHandle.nullDevice
         try first.run()
-        let deadline = Date().addingTimeInterval(120)
-        while server.requestCount < 12, first.isRunning, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
-        #expect(first.isRunning, "the run ended before it could be killed")
-        kill(first.processIdentifier, SIGKILL)
+        killSwitch.arm(first.processIdentifier)
         first.waitUntilExit()
         #expect(first.terminationReason == .uncaughtSignal)
         #expect(!FileManager.default.fileExists(atPath: output), "a killed run must not leave an output file")
