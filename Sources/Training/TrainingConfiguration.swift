@@ -88,7 +88,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         if objective == .kto { loss.beta = 0.1 }
     }
 
-    /// Optimiser steps per optimiser update, in examples.
+    /// Examples per optimiser step (batch size x gradient accumulation).
     public var examplesPerStep: Int { batchSize * gradientAccumulation }
 
     /// Checks values that cannot work.

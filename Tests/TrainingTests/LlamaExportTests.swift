@@ -92,3 +92,30 @@ func perturbedTinyWeights() throws -> (LlamaParameters, GGUFFile) {
         #expect(Array(a[(2 * cols)..<(3 * cols)]) == Array(w[(1 * cols)..<(2 * cols)]))
     }
 }
+
+@Suite struct HuggingFaceLoadingTests {
+    @Test func shardedSafetensorsLoadLikeOneFile() throws {
+        let single = try LlamaParameters.loadHuggingFace(folder: TrainingFixtures.path("policy"))
+        let dir = try temporaryFolder("shards")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: TrainingFixtures.path("policy/config.json"), toPath: dir + "/config.json")
+        // Two shards, tensors split alternately, and the index that maps them.
+        let tensors = Checkpoint.tensors(single)
+        var map = [String: String]()
+        for (k, part) in [tensors.enumerated().filter { $0.offset % 2 == 0 }, tensors.enumerated().filter { $0.offset % 2 == 1 }].enumerated() {
+            let name = "model-0000\(k + 1)-of-00002.safetensors"
+            try SafeTensorsWriter.write(tensors: part.map(\.element), to: URL(fileURLWithPath: dir + "/" + name))
+            for t in part { map[t.element.name] = name }
+        }
+        let index = try JSONSerialization.data(withJSONObject: ["metadata": [:], "weight_map": map])
+        try index.write(to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
+        let sharded = try LlamaParameters.loadHuggingFace(folder: dir)
+        #expect(sharded.storage.array == single.storage.array)
+        // A config that is not a Llama is refused, naming the file.
+        try #"{"model_type": "gpt2", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 1}"#
+            .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        #expect(throws: TrainingError.model(file: dir + "/config.json", reason: "model_type is 'gpt2'; only llama models train here")) {
+            try LlamaParameters.loadHuggingFace(folder: dir)
+        }
+    }
+}
