@@ -71,6 +71,6 @@ public enum TrainBenchmark {
         return TrainBenchmarkReport(
             threads: threads, promptTokens: P, answerTokens: A, recompute: recompute,
             pairTokensPerSecond: Double(2 * (P + A)) / seconds, secondsPerPair: seconds,
-            referenceTokensPerSecond: Double(batch.count) / refSeconds, peakRSSBytes: ProcessMemory.peakResidentBytes, loss: loss)
+            referenceTokensPerSecond: Double(batch.count) / refSeconds, peakRSSBytes: Measure.peakResidentBytes() ?? 0, loss: loss)
     }
 }

@@ -156,24 +156,8 @@ public enum SafeTensorsWriter {
         }
     }
 
-    /// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
-    private static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal for `s` (see ``JSONText/string(_:)``).
+    private static func jsonString(_ s: String) -> String { JSONText.string(s) }
 
     /// Writes `bytes` to a temporary file next to `path`, flushes it and renames it to `path`.
     private static func writeAtomically(_ bytes: [UInt8], to path: String) throws {

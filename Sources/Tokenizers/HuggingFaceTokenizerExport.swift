@@ -372,7 +372,7 @@ enum JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
-        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .string(let s): JSONText.write(s, into: &out)
         case .array(let elements):
             guard !elements.isEmpty else { out += "[]"; return }
             out += "[\n"
@@ -387,7 +387,7 @@ enum JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
             out += "{\n"
             for (i, (key, value)) in fields.enumerated() {
                 out += String(repeating: " ", count: indent + 2)
-                JSONValue.writeString(key, into: &out)
+                JSONText.write(key, into: &out)
                 out += ": "
                 value.write(into: &out, indent: indent + 2)
                 out += i + 1 < fields.count ? ",\n" : "\n"
@@ -396,25 +396,4 @@ enum JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
         }
     }
 
-    /// A JSON string literal (RFC 8259): `"` and `\` escaped, control characters (U+0000-U+001F)
-    /// as short escapes or `\u00XX`; everything else, non-ASCII included, kept as UTF-8.
-    static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{8}": out += "\\b"
-            case "\u{C}": out += "\\f"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16, uppercase: false)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        out += "\""
-    }
 }
