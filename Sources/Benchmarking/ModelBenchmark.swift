@@ -19,6 +19,8 @@ public struct ModelBenchmarkReport: Codable, Sendable {
     public var promptTokens: Int
     /// Decode steps timed.
     public var decodeTokens: Int
+    /// Batched decode: per batch size, tokens generated per second summed over the batch.
+    public var batchedDecode: [BatchedDecodeFigure]
 
     enum CodingKeys: String, CodingKey {
         case threads
@@ -27,6 +29,23 @@ public struct ModelBenchmarkReport: Codable, Sendable {
         case peakRSSBytes = "peak_rss_bytes"
         case promptTokens = "prompt_tokens"
         case decodeTokens = "decode_tokens"
+        case batchedDecode = "batched_decode"
+    }
+}
+
+/// Decode of `batch` sequences stepping together: `{"batch", "tokens_per_s", "speedup"}`.
+public struct BatchedDecodeFigure: Codable, Sendable {
+    /// Sequences decoded together.
+    public var batch: Int
+    /// Tokens generated per second, summed over the batch.
+    public var tokensPerSecond: Double
+    /// `tokensPerSecond` over single-sequence decode in the same run.
+    public var speedup: Double
+
+    enum CodingKeys: String, CodingKey {
+        case batch
+        case tokensPerSecond = "tokens_per_s"
+        case speedup
     }
 }
 
@@ -56,7 +75,11 @@ public struct EmbedBenchmarkReport: Codable, Sendable {
 public enum ModelBenchmark {
     /// Prefill of `promptTokens` tokens (best of `runs`) and `decodeTokens` greedy steps after it.
     /// The prompt is deterministic filler text cut to exactly `promptTokens` ids.
-    public static func decoder(_ lm: LanguageModel, threads: Int, promptTokens: Int = 512, decodeTokens: Int = 128, runs: Int = 3) -> ModelBenchmarkReport {
+    /// With `batches`, also decodes `decodeTokens` steps of that many sequences at once (each
+    /// continuing its own copy of the prompt's cache) and reports tokens/s summed over the batch.
+    public static func decoder(
+        _ lm: LanguageModel, threads: Int, promptTokens: Int = 512, decodeTokens: Int = 128, batches: [Int] = [], runs: Int = 3
+    ) -> ModelBenchmarkReport {
         lm.threads = threads
         let m = lm.model
         var ids = lm.tokenizer.encode(fillerText(words: promptTokens * 2))
@@ -80,10 +103,31 @@ public enum ModelBenchmark {
                 next = Sampler.argmax(z.pointer, count: V)
             }
         }
+        let single = Double(decodeTokens) / decode
+        // Batched decode: B copies of the prompt's cache, B argmax streams stepping together.
+        var figures: [BatchedDecodeFigure] = []
+        let C = m.configuration.hiddenSize
+        for B in batches where B >= 1 {
+            let caches = (0..<B).map { _ in m.makeCache(capacity: promptTokens + decodeTokens + 1) }
+            for c in caches { c.copyPrefix(from: cache, count: promptTokens) }
+            let zs = FloatBuffer(count: B * V), hs = FloatBuffer(count: B * C)
+            var tokens = [Int32](repeating: Sampler.argmax(z.pointer, count: V), count: B)
+            for b in 0..<B { tokens[b] = Int32((Int(tokens[b]) + b) % V) }  // distinct streams
+            let seconds = Measure.seconds {
+                for _ in 0..<decodeTokens {
+                    let out = m.forward(batch: tokens.map { [$0] }, caches: caches)
+                    for b in 0..<B { (hs.pointer + b * C).update(from: out[b].pointer, count: C) }
+                    m.logits(hidden: hs.pointer, rows: B, into: zs.pointer)
+                    for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) }
+                }
+            }
+            let rate = Double(B * decodeTokens) / seconds
+            figures.append(BatchedDecodeFigure(batch: B, tokensPerSecond: rate, speedup: rate / single))
+        }
         return ModelBenchmarkReport(
             threads: threads, prefillTokensPerSecond: Double(promptTokens) / prefill,
-            decodeTokensPerSecond: Double(decodeTokens) / decode, peakRSSBytes: Measure.peakResidentBytes() ?? 0,
-            promptTokens: promptTokens, decodeTokens: decodeTokens)
+            decodeTokensPerSecond: single, peakRSSBytes: Measure.peakResidentBytes() ?? 0,
+            promptTokens: promptTokens, decodeTokens: decodeTokens, batchedDecode: figures)
     }
 
     /// `texts` texts of about `words` words each, embedded in batches of `batchSize` (best of `runs`).

@@ -23,6 +23,9 @@ public struct TrainBenchmarkReport: Codable, Sendable {
     public var secondsPerPair: Double
     /// Reference pass (forward only, buffers warm) over the packed pair: packed tokens per second.
     public var referenceTokensPerSecond: Double
+    /// The same pass counted as the step is: 2 (P + A) pair tokens per second (what an unpacked
+    /// reference pass over `[prompt, chosen]` and `[prompt, rejected]` would have to process).
+    public var referencePairTokensPerSecond: Double
     /// Peak resident memory of the process.
     public var peakRSSBytes: Int
     /// Loss of the step (ln 2 + lambda NLL: policy = reference).
@@ -33,6 +36,7 @@ public struct TrainBenchmarkReport: Codable, Sendable {
         case promptTokens = "prompt_tokens", answerTokens = "answer_tokens"
         case pairTokensPerSecond = "pair_tokens_per_s", secondsPerPair = "seconds_per_pair"
         case referenceTokensPerSecond = "reference_tokens_per_s", peakRSSBytes = "peak_rss_bytes"
+        case referencePairTokensPerSecond = "reference_pair_tokens_per_s"
     }
 }
 
@@ -71,6 +75,7 @@ public enum TrainBenchmark {
         return TrainBenchmarkReport(
             threads: threads, promptTokens: P, answerTokens: A, recompute: recompute,
             pairTokensPerSecond: Double(2 * (P + A)) / seconds, secondsPerPair: seconds,
-            referenceTokensPerSecond: Double(batch.count) / refSeconds, peakRSSBytes: Measure.peakResidentBytes() ?? 0, loss: loss)
+            referenceTokensPerSecond: Double(batch.count) / refSeconds,
+            referencePairTokensPerSecond: Double(2 * (P + A)) / refSeconds, peakRSSBytes: Measure.peakResidentBytes() ?? 0, loss: loss)
     }
 }

@@ -64,9 +64,29 @@ struct BenchAttentionCommand: AsyncParsableCommand {
 struct BenchModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Decoder throughput: prefill of 512 tokens and 128 greedy decode steps, tokens/s.")
+        abstract: "Decoder throughput: prefill (default 512 tokens), greedy decode (128 steps) and, with --batch, batched decode; tokens/s.")
 
     @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Prompt tokens prefilled (and decoded after).")
+    var promptTokens: Int = 512
+
+    @Option(name: .long, help: "Decode steps timed.")
+    var decodeTokens: Int = 128
+
+    @Option(name: .long, help: "Comma-separated batch sizes for batched decode (tokens/s summed over the batch), e.g. 1,4,16.")
+    var batch: String = ""
+
+    func validate() throws {
+        guard promptTokens >= 1, decodeTokens >= 1 else { throw ValidationError("--prompt-tokens and --decode-tokens must be positive") }
+        guard batchSizes != nil else { throw ValidationError("--batch: expected positive integers separated by commas, got '\(batch)'") }
+    }
+
+    private var batchSizes: [Int]? {
+        if batch.isEmpty { return [] }
+        let v = batch.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return v.allSatisfy({ ($0 ?? 0) >= 1 }) ? v.map { $0! } : nil
+    }
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
@@ -74,8 +94,9 @@ struct BenchModelCommand: AsyncParsableCommand {
     func run() async throws {
         Console.status("loading model")
         let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
-        Console.status("prefill 512 + decode 128 with \(modelOptions.threads) thread(s)")
-        let r = ModelBenchmark.decoder(lm, threads: modelOptions.threads)
+        Console.status("prefill \(promptTokens) + decode \(decodeTokens) with \(modelOptions.threads) thread(s)")
+        let r = ModelBenchmark.decoder(
+            lm, threads: modelOptions.threads, promptTokens: promptTokens, decodeTokens: decodeTokens, batches: batchSizes ?? [])
         Console.clearStatus()
         if json {
             print(try Console.json(r))
@@ -83,6 +104,9 @@ struct BenchModelCommand: AsyncParsableCommand {
             print(String(format: "threads %d: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d steps), peak RSS %.0f MiB",
                          r.threads, r.prefillTokensPerSecond, r.promptTokens, r.decodeTokensPerSecond, r.decodeTokens,
                          Double(r.peakRSSBytes) / 1_048_576))
+            for f in r.batchedDecode {
+                print(String(format: "  batch %2d: decode %.1f tokens/s summed (%.2fx one sequence)", f.batch, f.tokensPerSecond, f.speedup))
+            }
         }
     }
 }
@@ -146,8 +170,8 @@ struct BenchTrainCommand: AsyncParsableCommand {
             modelPath: try ModelLocator.decoder(model), promptTokens: promptTokens, answerTokens: answerTokens, threads: threads, recompute: !noRecompute)
         Console.clearStatus()
         if json { print(try Console.json(r)); return }
-        print(String(format: "threads %d, P %d A %d%@: %.1f pair tokens/s (%.2f s per pair), reference pass %.0f tokens/s, peak RSS %.0f MiB",
+        print(String(format: "threads %d, P %d A %d%@: %.1f pair tokens/s (%.2f s per pair), reference pass %.0f packed tokens/s (%.0f pair tokens/s), peak RSS %.0f MiB",
                      r.threads, r.promptTokens, r.answerTokens, r.recompute ? "" : " (no recompute)", r.pairTokensPerSecond, r.secondsPerPair,
-                     r.referenceTokensPerSecond, Double(r.peakRSSBytes) / 1_048_576))
+                     r.referenceTokensPerSecond, r.referencePairTokensPerSecond, Double(r.peakRSSBytes) / 1_048_576))
     }
 }
