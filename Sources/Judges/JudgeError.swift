@@ -14,6 +14,8 @@ public enum JudgeError: Error, CustomStringConvertible, Equatable {
     case promptTooLong(judge: String, tokens: Int, limit: Int)
     /// The judge could not be reached or failed (after its own retries).
     case unavailable(judge: String, reason: String)
+    /// A rubric's verdict label cannot be read from this judge's token probabilities.
+    case unencodableVerdict(rubric: String, verdict: String, judge: String, reason: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum JudgeError: Error, CustomStringConvertible, Equatable {
             return "judge \(judge): prompt of \(tokens) tokens does not fit its context of \(limit)"
         case .unavailable(let judge, let reason):
             return "judge \(judge) failed: \(reason)"
+        case .unencodableVerdict(let rubric, let verdict, let judge, let reason):
+            return "rubric \(rubric): verdict '\(verdict)' cannot be read from the probabilities of judge \(judge): \(reason); use --verdict parse"
         }
     }
 }

@@ -49,6 +49,16 @@ public struct Rubric: Sendable {
     public let examples: [(inputs: [String: String], output: String)]
     /// SHA-256 over every file's bytes: a changed prompt never reuses a cached verdict.
     public let contentHash: String
+    /// How verdicts are written, for reading them from probabilities (rating and support
+    /// rubrics; nil: parse only).
+    public let verdict: RubricVerdict?
+
+    /// The request that reads this rubric's verdict in `mode` (nil for `parse` or a rubric
+    /// without verdict labels).
+    public func verdictRequest(_ mode: VerdictMode) -> VerdictRequest? {
+        guard mode != .parse, let v = verdict else { return nil }
+        return VerdictRequest(mode: mode, rubricID: id, labels: v.labels, opener: v.opener, closer: v.closer, forcedPrefix: v.forcedPrefix)
+    }
 
     /// Number of leading messages that are the same for every call (system + example turns):
     /// the prefix a local judge keeps prefilled.
@@ -96,6 +106,11 @@ public struct Rubric: Sendable {
             }
             examples.append((inputs, output))
         }
+        if let v = meta["verdict"] {
+            self.verdict = try RubricVerdict(v, parse: parse, path: folder + "/rubric.json")
+        } else {
+            self.verdict = nil
+        }
         self.id = id
         self.version = version
         self.description = meta["description"] as? String ?? ""
@@ -140,6 +155,50 @@ public struct Rubric: Sendable {
         }
         out.append(.user(try renderUser(values)))
         return out
+    }
+}
+
+/// A rubric's verdict vocabulary (`"verdict"` in rubric.json):
+/// `{"labels": ["0", ..., "10"], "opener": "[[", "closer": "]]", "forced_prefix": "\nRating: [["}`.
+public struct RubricVerdict: Sendable, Equatable {
+    /// Allowed verdicts as written between opener and closer.
+    public let labels: [String]
+    /// Each label's value: the number for ratings, 1 / 0.5 / 0 for support labels.
+    public let values: [Double]
+    /// `[[` and `]]`.
+    public let opener: String, closer: String
+    /// Appended to force a verdict; ends with `opener`.
+    public let forcedPrefix: String
+
+    init(_ object: Any, parse: ParseMode, path: String) throws {
+        guard let o = object as? [String: Any], let labels = o["labels"] as? [String], !labels.isEmpty,
+            let opener = o["opener"] as? String, !opener.isEmpty, let closer = o["closer"] as? String, !closer.isEmpty,
+            let forced = o["forced_prefix"] as? String
+        else {
+            throw JudgeError.invalidRubric(path: path, reason: "'verdict' needs labels (strings), opener, closer and forced_prefix")
+        }
+        guard forced.hasSuffix(opener) else {
+            throw JudgeError.invalidRubric(path: path, reason: "verdict.forced_prefix must end with the opener '\(opener)'")
+        }
+        guard Set(labels).count == labels.count else { throw JudgeError.invalidRubric(path: path, reason: "verdict.labels repeat a label") }
+        var values: [Double] = []
+        for label in labels {
+            switch parse {
+            case .rating:
+                guard let v = Double(label), v.isFinite else {
+                    throw JudgeError.invalidRubric(path: path, reason: "verdict label '\(label)' is not a number (rating rubric)")
+                }
+                values.append(v)
+            case .support:
+                guard let l = SupportLabel(rawValue: label) else {
+                    throw JudgeError.invalidRubric(path: path, reason: "verdict label '\(label)' is not Fully, Partially or No")
+                }
+                values.append(l.value)
+            default:
+                throw JudgeError.invalidRubric(path: path, reason: "'verdict' applies to rating and support rubrics only")
+            }
+        }
+        (self.labels, self.values, self.opener, self.closer, forcedPrefix) = (labels, values, opener, closer, forced)
     }
 }
 

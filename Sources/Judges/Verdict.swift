@@ -35,6 +35,9 @@ public enum Verdict: Sendable, Equatable {
     case statements([String])
     /// Support for one statement.
     case support(SupportLabel)
+    /// Support read from probabilities: the expected value (Fully 1, Partially 0.5, No 0) and
+    /// the most likely label.
+    case supportValue(Double, label: SupportLabel)
     /// Relevant facts from a chunk (empty: nothing relevant).
     case extract([String])
     /// Free text (a policy answer, a generated question), trimmed and non-empty.
@@ -48,6 +51,7 @@ public enum Verdict: Sendable, Equatable {
         case .rating(let v, let raw): return raw == v ? formatNumber(v) : "\(formatNumber(v)) (raw \(formatNumber(raw)))"
         case .statements(let s): return s.isEmpty ? "[[NO STATEMENTS]]" : s.map { "<statement>\($0)</statement>" }.joined(separator: "\n")
         case .support(let label): return label.rawValue
+        case .supportValue(let v, let label): return "\(formatNumber((v * 1000).rounded() / 1000)) (expected; most likely \(label.rawValue))"
         case .extract(let facts): return facts.isEmpty ? "[[NONE]]" : facts.map { "- " + $0 }.joined(separator: "\n")
         case .text(let text): return text
         case .choice(let choice): return choice.rawValue
@@ -71,6 +75,24 @@ public enum VerdictParser {
         case .text: return freeText(text)
         case .choice: return choice(text)
         case .question: return question(text)
+        }
+    }
+
+    /// The verdict from a judge's probabilities over `verdict.labels`: the probability-weighted
+    /// mean of their values, renormalised over the labels (nil when they carry no probability).
+    /// Ratings give `.rating`; support labels give `.supportValue` with the most likely label.
+    public static func expected(_ probabilities: [Double], verdict: RubricVerdict, mode: ParseMode) -> Verdict? {
+        guard probabilities.count == verdict.labels.count else { return nil }
+        let mass = probabilities.reduce(0, +)
+        guard mass > 0, mass.isFinite else { return nil }
+        let value = zip(probabilities, verdict.values).map { $0 * $1 }.reduce(0, +) / mass
+        switch mode {
+        case .rating: return .rating(value, raw: value)
+        case .support:
+            let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+            guard let label = SupportLabel(rawValue: verdict.labels[best]) else { return nil }
+            return .supportValue(value, label: label)
+        default: return nil
         }
     }
 

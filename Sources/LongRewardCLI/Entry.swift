@@ -1,6 +1,7 @@
 // Entry.swift: process start. Before any numeric work, make sure OpenBLAS runs kernels made
 // for this CPU (see Kernels/BLASCore.swift): when it fell back to generic SSE3 kernels on an
-// AVX2/AVX-512 machine, re-execute this binary once with OPENBLAS_CORETYPE set.
+// AVX2/AVX-512 machine, re-execute this binary once with OPENBLAS_CORETYPE set. BLAS runs on one
+// thread unless OPENBLAS_NUM_THREADS says otherwise.
 
 import Foundation
 import Kernels
@@ -16,6 +17,10 @@ enum Entry {
             execv("/proc/self/exe", &argv)
             // execv returns only on failure: carry on with the slower kernels.
         }
+        // Our kernels parallelise themselves (--threads); OpenBLAS threads of its own would spin
+        // beside them (exec_blas_async took half the CPU of a scoring run on 2 cores). The
+        // environment variable, when set, wins.
+        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { GEMM.threadCount = 1 }
         await LongReward.main()
     }
 }

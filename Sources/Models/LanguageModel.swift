@@ -17,9 +17,15 @@ public struct GenerationParameters: Sendable, Equatable {
     public var stopStrings: [String]
     /// Whether the text keeps the stop string that ended it (a verdict's closing `]]`).
     public var keepStopString: Bool
+    /// Read a verdict's distribution at the end instead of sampling it (see ``DecodeScheduler``).
+    public var probe: VerdictProbe?
 
     /// Creates generation parameters.
-    public init(maxTokens: Int = 256, sampling: SamplingParameters = .greedy, stopStrings: [String] = [], keepStopString: Bool = false) {
+    public init(
+        maxTokens: Int = 256, sampling: SamplingParameters = .greedy, stopStrings: [String] = [], keepStopString: Bool = false,
+        probe: VerdictProbe? = nil
+    ) {
+        self.probe = probe
         self.keepStopString = keepStopString
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -49,6 +55,24 @@ public struct Generation: Sendable {
     public var promptTokens: Int
     /// Why generation stopped.
     public var stopReason: StopReason
+    /// With a ``VerdictProbe``: log-probability of each candidate verdict, in the probe's order
+    /// (nil when there was no probe or no room left in the context).
+    public var verdictLogProbabilities: [Double]?
+    /// Whether the probe's forced prefix was appended (the analysis ended without the opener).
+    public var forcedVerdict: Bool
+
+    /// Creates a generation record.
+    public init(
+        text: String, tokens: [Int32], promptTokens: Int, stopReason: StopReason, verdictLogProbabilities: [Double]? = nil,
+        forcedVerdict: Bool = false
+    ) {
+        self.text = text
+        self.tokens = tokens
+        self.promptTokens = promptTokens
+        self.stopReason = stopReason
+        self.verdictLogProbabilities = verdictLogProbabilities
+        self.forcedVerdict = forcedVerdict
+    }
 }
 
 /// Per-token log-probabilities of a continuation.
@@ -150,7 +174,8 @@ public final class LanguageModel: @unchecked Sendable {
     }
 
     /// Generates continuations of several prompts at once: each is prefilled on its own, then all
-    /// decode together (one batched matrix product per layer per step).
+    /// decode together (one batched matrix product per layer per step): a ``DecodeScheduler``
+    /// with every sequence admitted at the start and whole prompts prefilled.
     /// - Parameters:
     ///   - prompts: token ids per sequence.
     ///   - parameters: one per sequence (sampling seeds usually differ).
@@ -164,79 +189,12 @@ public final class LanguageModel: @unchecked Sendable {
     ) -> [Generation] {
         precondition(prompts.count == parameters.count, "generate: \(prompts.count) prompts, \(parameters.count) parameter sets")
         precondition(prefixes == nil || prefixes!.count == prompts.count, "generate: one prefix slot per prompt")
-        let ctx = model.configuration.contextLength
-        let V = model.configuration.vocabularySize
-        var states = zip(prompts, parameters).map { prompt, p in
-            SequenceState(
-                prompt: prompt, parameters: p, sampler: Sampler(p.sampling),
-                detokenizer: tokenizer.makeDetokenizer(skipSpecial: true),
-                cache: model.makeCache(capacity: min(ctx, max(1, prompt.count) + p.maxTokens)))
+        let scheduler = DecodeScheduler(model: self, maxBatch: max(1, prompts.count), prefillBudget: Int.max)
+        for (s, prompt) in prompts.enumerated() {
+            scheduler.submit(id: s, prompt: prompt, parameters: parameters[s], prefix: prefixes?[s] ?? nil)
         }
-        let logits = FloatBuffer(count: max(1, prompts.count) * V)
-        // Prefill each prompt; its last hidden row gives the first token's logits.
-        for s in states.indices {
-            let prompt = states[s].prompt
-            precondition(!prompt.isEmpty, "generate: prompt \(s) is empty")
-            if prompt.count >= states[s].cache.capacity {
-                states[s].finish(.contextFull)
-                continue
-            }
-            // Reuse a cached prefix, always leaving at least one token to compute the logits from.
-            var start = 0
-            if let prefix = prefixes?[s] ?? nil, prefix.count > 0 {
-                start = min(prefix.count, prompt.count - 1)
-                states[s].cache.copyPrefix(from: prefix, count: start)
-            }
-            let rest = Array(prompt[start...])
-            let hidden = model.forward(tokens: rest, cache: states[s].cache)
-            model.logits(hidden: hidden.pointer + (rest.count - 1) * model.configuration.hiddenSize, rows: 1, into: logits.pointer + s * V)
-            step(&states[s], logits: logits.pointer + s * V, sequence: s, onText: onText)
-        }
-        // Decode all live sequences together.
-        while true {
-            let live = states.indices.filter { states[$0].stopReason == nil }
-            if live.isEmpty { break }
-            let hidden = model.forward(batch: live.map { [states[$0].generated.last!] }, caches: live.map { states[$0].cache })
-            let C = model.configuration.hiddenSize
-            let stacked = FloatBuffer(count: live.count * C)
-            for (j, h) in hidden.enumerated() { (stacked.pointer + j * C).update(from: h.pointer, count: C) }
-            model.logits(hidden: stacked.pointer, rows: live.count, into: logits.pointer)
-            for (j, s) in live.enumerated() { step(&states[s], logits: logits.pointer + j * V, sequence: s, onText: onText) }
-        }
-        return states.map { Generation(text: $0.text, tokens: $0.generated, promptTokens: $0.prompt.count, stopReason: $0.stopReason ?? .maxTokens) }
-    }
-
-    /// Samples one token for a sequence and applies the stop rules.
-    private func step(_ st: inout SequenceState, logits: UnsafePointer<Float>, sequence: Int, onText: ((Int, String) -> Void)?) {
-        let id = st.sampler.next(logits, count: model.configuration.vocabularySize)
-        st.generated.append(id)
-        if endOfTurnTokens.contains(id) { st.finish(.endOfTurn); flush(&st, sequence, onText); return }
-        let piece = (try? st.detokenizer.append(id)) ?? ""
-        st.pending += piece
-        // Hold back text that could be the start of a stop string; cut at a full match.
-        if let cut = st.parameters.stopStrings.compactMap({ st.pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-            let before = String(st.pending[..<(st.parameters.keepStopString ? cut.upperBound : cut.lowerBound)])
-            st.text += before
-            onText?(sequence, before)
-            st.pending = ""
-            st.finish(.stopString)
-            return
-        }
-        let keep = st.parameters.stopStrings.map { stop in Self.longestSuffixPrefix(st.pending, stop) }.max() ?? 0
-        let emit = String(st.pending.dropLast(keep))
-        if !emit.isEmpty {
-            st.text += emit
-            onText?(sequence, emit)
-            st.pending = String(st.pending.suffix(keep))
-        }
-        if st.generated.count >= st.parameters.maxTokens { st.finish(.maxTokens); flush(&st, sequence, onText) }
-        else if st.cache.count + 1 >= st.cache.capacity { st.finish(.contextFull); flush(&st, sequence, onText) }
-    }
-
-    private func flush(_ st: inout SequenceState, _ sequence: Int, _ onText: ((Int, String) -> Void)?) {
-        let rest = st.pending + st.detokenizer.flush()
-        st.pending = ""
-        if !rest.isEmpty { st.text += rest; onText?(sequence, rest) }
+        let results = scheduler.drain(onText: onText)
+        return prompts.indices.map { results[$0]! }
     }
 
     /// Length of the longest suffix of `text` that is a proper prefix of `stop`.
@@ -248,28 +206,6 @@ public final class LanguageModel: @unchecked Sendable {
             n -= 1
         }
         return 0
-    }
-
-    struct SequenceState {
-        let prompt: [Int32]
-        let parameters: GenerationParameters
-        var sampler: Sampler
-        var detokenizer: Detokenizer
-        let cache: KVCache
-        var generated: [Int32] = []
-        var text = ""
-        var pending = ""
-        var stopReason: StopReason?
-
-        init(prompt: [Int32], parameters: GenerationParameters, sampler: Sampler, detokenizer: Detokenizer, cache: KVCache) {
-            self.prompt = prompt
-            self.parameters = parameters
-            self.sampler = sampler
-            self.detokenizer = detokenizer
-            self.cache = cache
-        }
-
-        mutating func finish(_ reason: StopReason) { if stopReason == nil { stopReason = reason } }
     }
 
     // MARK: - Log-probabilities

@@ -190,10 +190,17 @@ public enum ScoreJob {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let config = String(decoding: try encoder.encode(options.configuration), as: UTF8.self)
+        // Verdicts read from probabilities must be encodable by the judge: say so before any call.
+        if let local = judge as? LocalJudge {
+            for rubric in rubrics.rubrics.values.sorted(by: { $0.id < $1.id }) {
+                if let v = rubric.verdictRequest(options.configuration.effectiveVerdictMode) { try local.validate(v) }
+            }
+        }
         let runID = try index.store.beginRun(command: "score \(options.inputPath)", config: config)
         let runner = JudgeRunner(
             judge: judge, store: index.store, runID: runID, schedule: options.configuration.retries,
-            concurrency: options.pipeline.concurrency, maxTokensCap: options.maxNewTokens)
+            concurrency: options.pipeline.concurrency, maxTokensCap: options.maxNewTokens,
+            verdictMode: options.configuration.effectiveVerdictMode)
         let scorer = try Scorer(index: index, runner: runner, rubrics: rubrics, configuration: options.configuration)
 
         let partial = options.outputPath + ".partial"

@@ -39,6 +39,8 @@ public struct JudgeOutcome: Sendable {
     public var tokensIn: Int, tokensOut: Int, cachedPromptTokens: Int
     /// Why the call failed without output (prompt too long), if it did.
     public var failure: String?
+    /// How the verdict was read: `parsed`, `model` or `logprobs` (nil without a verdict).
+    public var verdictSource: String?
 }
 
 /// Counters over a run, safe to read while it runs.
@@ -99,15 +101,22 @@ public final class JudgeRunner: Sendable {
     public let counters = JudgeCounters()
     /// Cap on every rubric's completion budget (nil: the rubric's own `max_tokens`).
     public let maxTokensCap: Int?
+    /// How rating and support verdicts are read (rubrics without verdict labels always parse).
+    public let verdictMode: VerdictMode
+    /// Below this total probability on the allowed verdicts, a probability-read verdict counts
+    /// as a failed attempt (recorded, then retried or the dimension marked failed).
+    public let minimumVerdictMass: Double
     private let limiter: CallLimiter
     private let inFlight = InFlightCalls()
 
     /// Creates a runner; at most `concurrency` calls are in flight at once.
     public init(
         judge: any Judge, store: Store, runID: Int64?, schedule: RetrySchedule = RetrySchedule(), concurrency: Int = 8,
-        maxTokensCap: Int? = nil
+        maxTokensCap: Int? = nil, verdictMode: VerdictMode = .parse, minimumVerdictMass: Double = 0.1
     ) {
         self.maxTokensCap = maxTokensCap
+        self.verdictMode = verdictMode
+        self.minimumVerdictMass = minimumVerdictMass
         self.judge = judge
         self.store = store
         self.runID = runID
@@ -138,15 +147,18 @@ public final class JudgeRunner: Sendable {
         let messages = try rubric.messages(values)
         let promptHash = Self.promptHash(messages)
         let maxTokens = min(rubric.maxTokens, maxTokensCap ?? Int.max)
+        let verdictRequest = rubric.verdictRequest(verdictMode)
         var outcome = JudgeOutcome(verdict: nil, outputs: [], attempts: 0, cacheHits: 0, tokensIn: 0, tokensOut: 0, cachedPromptTokens: 0)
         for attempt in 1...schedule.attempts {
             let temperature = fixedTemperature ?? schedule.temperature(attempt: attempt)
             let seed = sample * 1000 + attempt
             var keyParts: [String] = [promptHash, judge.identity, String(temperature), String(maxTokens), String(seed), String(attempt)]
             if topP < 1 { keyParts.append("top_p=\(topP)") }
+            if let v = verdictRequest { keyParts.append("verdict=\(v.mode.rawValue)") }
             let key = SHA256.hex((keyParts + rubric.stopAfter).joined(separator: "|"))
             outcome.attempts += 1
             let raw: String
+            var stored: StoredVerdict? = nil
             // An identical call already in flight (another answer asking the same thing): wait
             // for it instead of calling twice, then read its row from the cache.
             let gate = inFlight.claim(key)
@@ -154,6 +166,7 @@ public final class JudgeRunner: Sendable {
             defer { gate.release?() }
             if let hit = try store.cachedJudgeCall(key: key), let text = hit.rawOutput {
                 raw = text
+                stored = hit.verdict.flatMap { try? JSONDecoder().decode(StoredVerdict.self, from: Data($0.utf8)) }
                 outcome.cacheHits += 1
                 outcome.tokensIn += hit.tokensIn ?? 0
                 outcome.tokensOut += hit.tokensOut ?? 0
@@ -161,7 +174,7 @@ public final class JudgeRunner: Sendable {
             } else {
                 let request = JudgeRequest(
                     messages: messages, fixedMessageCount: rubric.fixedMessageCount, temperature: temperature,
-                    topP: topP, maxTokens: maxTokens, seed: seed, stopAfter: rubric.stopAfter)
+                    topP: topP, maxTokens: maxTokens, seed: seed, stopAfter: rubric.stopAfter, verdict: verdictRequest)
                 var record = JudgeCallRecord(
                     callKey: key, promptHash: promptHash, rubricID: rubric.id, rubricVersion: rubric.version,
                     rubricHash: rubric.contentHash, judgeID: judge.identity, temperature: temperature,
@@ -184,11 +197,15 @@ public final class JudgeRunner: Sendable {
                     throw error
                 }
                 raw = reply.text
-                let verdict = VerdictParser.parse(raw, mode: rubric.parse)
+                if let v = verdictRequest {
+                    stored = StoredVerdict(mode: v.mode, reply: reply.verdict, labels: v.labels)
+                    record.verdict = String(decoding: try JSONEncoder.sorted.encode(stored), as: UTF8.self)
+                }
+                let (verdict, why) = interpret(raw, stored, rubric)
                 record.status = verdict == nil ? .unparseable : .parsed
                 record.rawOutput = raw
                 record.parsedValue = verdict?.stored
-                record.error = verdict == nil ? "no \(rubric.parse.rawValue) verdict in the output" : nil
+                record.error = why
                 record.tokensIn = reply.tokensIn
                 record.tokensOut = reply.tokensOut
                 record.cachedTokens = reply.cachedTokens
@@ -201,12 +218,62 @@ public final class JudgeRunner: Sendable {
             }
             outcome.outputs.append(raw)
             // Re-parse cached outputs too: a fixed parser reads old rows correctly.
-            if let verdict = VerdictParser.parse(raw, mode: rubric.parse) {
+            if let verdict = interpret(raw, stored, rubric).verdict {
                 outcome.verdict = verdict
+                outcome.verdictSource = stored?.source ?? "parsed"
                 return outcome
             }
+            // A direct verdict is deterministic: another attempt would read the same numbers.
+            if verdictRequest?.mode == .direct && stored?.probabilities != nil { break }
         }
         return outcome
+    }
+
+    /// The verdict of one attempt: from its probabilities when it has them (refused when their
+    /// mass is below ``minimumVerdictMass``), else parsed from the text.
+    func interpret(_ raw: String, _ stored: StoredVerdict?, _ rubric: Rubric) -> (verdict: Verdict?, error: String?) {
+        if let stored, let p = stored.probabilities, let rv = rubric.verdict {
+            if stored.mass < minimumVerdictMass {
+                return (nil, "probability on the allowed verdicts \(stored.mass) is below \(minimumVerdictMass)")
+            }
+            let v = VerdictParser.expected(p, verdict: rv, mode: rubric.parse)
+            return (v, v == nil ? "no probability on the allowed verdicts" : nil)
+        }
+        let v = VerdictParser.parse(raw, mode: rubric.parse)
+        return (v, v == nil ? "no \(rubric.parse.rawValue) verdict in the output" : nil)
+    }
+}
+
+/// How a verdict was read, as stored in `judge_calls.verdict`.
+struct StoredVerdict: Codable, Equatable {
+    /// `expected` or `direct`.
+    var mode: VerdictMode
+    /// `model`, `logprobs`, or `parsed` (the judge returned no probabilities).
+    var source: String
+    /// Whether the opener was forced after the analysis.
+    var forced: Bool
+    /// Total probability on the allowed verdicts (0 when parsed).
+    var mass: Double
+    /// The allowed verdicts and their probabilities (nil when parsed).
+    var labels: [String]
+    var probabilities: [Double]?
+
+    init(mode: VerdictMode, reply: VerdictProbabilities?, labels: [String]) {
+        self.mode = mode
+        self.labels = labels
+        source = reply?.source ?? "parsed"
+        forced = reply?.forced ?? false
+        mass = reply?.mass ?? 0
+        probabilities = reply?.probabilities
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, for stable stored JSON.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
     }
 }
 

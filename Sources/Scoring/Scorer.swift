@@ -27,9 +27,19 @@ public struct ScoringConfiguration: Sendable, Codable, Equatable {
     public var noStatementPolicy: NoStatementPolicy
     /// Parse-retry schedule.
     public var retries: RetrySchedule
+    /// How rating and support verdicts are read; nil is `parse` (and keeps the configuration
+    /// hash of stores scored before verdict modes existed).
+    public var verdictMode: VerdictMode?
+
+    /// The verdict mode in effect.
+    public var effectiveVerdictMode: VerdictMode { verdictMode ?? .parse }
 
     /// Creates a configuration; the defaults are LongReward's.
-    public init(weights: [Double] = [1, 1, 1, 1], topK: Int = 5, noStatementPolicy: NoStatementPolicy = .exclude, retries: RetrySchedule = RetrySchedule()) {
+    public init(
+        weights: [Double] = [1, 1, 1, 1], topK: Int = 5, noStatementPolicy: NoStatementPolicy = .exclude,
+        retries: RetrySchedule = RetrySchedule(), verdictMode: VerdictMode? = nil
+    ) {
+        self.verdictMode = verdictMode == .parse ? nil : verdictMode
         self.weights = weights
         self.topK = topK
         self.noStatementPolicy = noStatementPolicy
@@ -270,9 +280,15 @@ public final class Scorer: Sendable {
         for (i, outcome) in outcomes.enumerated() {
             usage.add(outcome)
             var label: SupportLabel? = nil
-            if case .support(let l)? = outcome.verdict { label = l; values.append(l.value) }
+            var value: Double? = nil
+            switch outcome.verdict {
+            case .support(let l)?: (label, value) = (l, l.value)
+            case .supportValue(let v, let l)?: (label, value) = (l, v)
+            default: break
+            }
+            if let value { values.append(value) }
             results.append(StatementResult(
-                text: statements[i], support: label?.rawValue, value: label?.value, evidenceChunks: evidence[i].map(\.ordinal)))
+                text: statements[i], support: label?.rawValue, value: value, evidenceChunks: evidence[i].map(\.ordinal)))
         }
         guard !values.isEmpty else {
             return (DimensionResult(

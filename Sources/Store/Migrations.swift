@@ -170,5 +170,8 @@ extension Migration {
                 PRIMARY KEY (answer_id, model_id, variant)
             );
             """),
+        Migration(version: 4, name: "verdicts read from probabilities", sql: """
+            ALTER TABLE judge_calls ADD COLUMN verdict TEXT;
+            """),
     ]
 }

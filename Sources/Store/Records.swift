@@ -155,14 +155,19 @@ public struct JudgeCallRecord: Sendable, Equatable {
     public var latencyMilliseconds: Double?
     /// The run that made the call.
     public var runID: Int64?
+    /// For verdicts read from probabilities: JSON `{"mode", "source", "forced", "mass",
+    /// "labels", "probabilities"}` (nil for parsed verdicts).
+    public var verdict: String?
 
     /// Creates a record.
     public init(
         id: Int64? = nil, callKey: String, promptHash: String, rubricID: String, rubricVersion: Int,
         rubricHash: String, judgeID: String, temperature: Double, maxTokens: Int, seed: Int?, attempt: Int,
         status: JudgeCallStatus, rawOutput: String?, parsedValue: String?, error: String?,
-        tokensIn: Int?, tokensOut: Int?, cachedTokens: Int?, latencyMilliseconds: Double?, runID: Int64?
+        tokensIn: Int?, tokensOut: Int?, cachedTokens: Int?, latencyMilliseconds: Double?, runID: Int64?,
+        verdict: String? = nil
     ) {
+        self.verdict = verdict
         self.id = id
         self.callKey = callKey
         self.promptHash = promptHash

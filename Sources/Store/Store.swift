@@ -271,15 +271,15 @@ public final class Store: @unchecked Sendable {
                 """
                 INSERT INTO judge_calls(call_key, prompt_hash, rubric_id, rubric_version, rubric_hash, judge_id,
                     temperature, max_tokens, seed, attempt, status, raw_output, parsed_value, error,
-                    tokens_in, tokens_out, cached_tokens, latency_ms, run_id, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    tokens_in, tokens_out, cached_tokens, latency_ms, run_id, created_at, verdict)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(call.callKey), .text(call.promptHash), .text(call.rubricID), .integer(Int64(call.rubricVersion)),
                  .text(call.rubricHash), .text(call.judgeID), .real(call.temperature), .integer(Int64(call.maxTokens)),
                  SQLValue(call.seed), .integer(Int64(call.attempt)), .text(call.status.rawValue), SQLValue(call.rawOutput),
                  SQLValue(call.parsedValue), SQLValue(call.error), SQLValue(call.tokensIn), SQLValue(call.tokensOut),
                  SQLValue(call.cachedTokens), SQLValue(call.latencyMilliseconds), call.runID.map { .integer($0) } ?? .null,
-                 .text(Self.now())])
+                 .text(Self.now()), SQLValue(call.verdict)])
             return connection.lastInsertRowID
         }
     }
@@ -298,7 +298,8 @@ public final class Store: @unchecked Sendable {
             attempt: row["attempt"].int ?? 0, status: JudgeCallStatus(rawValue: row["status"].string ?? "") ?? .error,
             rawOutput: row["raw_output"].string, parsedValue: row["parsed_value"].string, error: row["error"].string,
             tokensIn: row["tokens_in"].int, tokensOut: row["tokens_out"].int, cachedTokens: row["cached_tokens"].int,
-            latencyMilliseconds: row["latency_ms"].double, runID: row["run_id"].int.map(Int64.init))
+            latencyMilliseconds: row["latency_ms"].double, runID: row["run_id"].int.map(Int64.init),
+            verdict: row["verdict"].string)
     }
 
     // MARK: scores and rewards
