@@ -86,7 +86,9 @@ func makeScorer(
     let index = try DocumentIndex(
         store: store, embedder: BagOfWordsEmbedder(), chunker: wordChunker,
         options: ChunkingOptions(fineTokens: 24, coarseTokens: 300))
-    let runner = JudgeRunner(judge: judge, store: store, runID: runID, schedule: configuration.retries, concurrency: 4)
+    let runner = JudgeRunner(
+        judge: judge, store: store, runID: runID, schedule: configuration.retries, concurrency: 4,
+        verdictMode: configuration.effectiveVerdictMode)
     return try Scorer(index: index, runner: runner, rubrics: try RubricLibrary(folder: rubricsFolder), configuration: configuration)
 }
 

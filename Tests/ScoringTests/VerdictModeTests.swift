@@ -1,0 +1,167 @@
+// VerdictModeTests.swift: verdicts read from probabilities (expected / direct): the weighted
+// mean, the mass threshold, the fallback to parsing, the store's record and the cache keys.
+
+import Foundation
+import Judges
+import Scoring
+import Store
+import Testing
+
+/// A judge that answers rating and support calls with fixed probabilities (when asked for them
+/// and `withProbabilities`), and text like the standard script otherwise.
+final class ProbabilityJudge: Judge, @unchecked Sendable {
+    let identity = "probabilities"
+    let library: RubricLibrary
+    let withProbabilities: Bool
+    /// Per rubric: probability of each label (the rubric's label order).
+    let table: [String: [Double]]
+    private let lock = NSLock()
+    private(set) var requests: [JudgeRequest] = []
+
+    init(library: RubricLibrary, withProbabilities: Bool = true, table: [String: [Double]]) {
+        self.library = library
+        self.withProbabilities = withProbabilities
+        self.table = table
+    }
+
+    func complete(_ request: JudgeRequest) async throws -> JudgeReply {
+        lock.withLock { requests.append(request) }
+        let id = rubricID(of: request, library: library)
+        let text = standardScript(id, request.messages.last?.content ?? "", 1)
+        guard let v = request.verdict, withProbabilities, let p = table[id] else {
+            return JudgeReply(text: text, tokensIn: 10, tokensOut: 5, latency: 0.001)
+        }
+        #expect(p.count == v.labels.count)
+        return JudgeReply(
+            text: "Some analysis. " + v.opener, tokensIn: 10, tokensOut: 5, latency: 0.001,
+            verdict: VerdictProbabilities(probabilities: p, source: "model"))
+    }
+
+    var count: Int { lock.withLock { requests.count } }
+}
+
+@Suite struct VerdictModeTests {
+    let library = try! RubricLibrary(folder: rubricsFolder)
+
+    /// Ratings 0...10 with these probabilities: mass 0.8, expected (0.2*6 + 0.4*8 + 0.2*10)/0.8 = 8.
+    static let rating: [Double] = [0, 0, 0, 0, 0, 0, 0.2, 0, 0.4, 0, 0.2]
+    /// Fully 0.5, Partially 0.3, No 0.2: expected 0.65, most likely Fully.
+    static let support: [Double] = [0.5, 0.3, 0.2]
+
+    @Test func rubricsDeclareTheirVerdicts() throws {
+        for id in ["helpfulness", "logic", "completeness"] {
+            let v = try #require(try library.rubric(id).verdict)
+            #expect(v.labels == (0...10).map(String.init))
+            #expect(v.values == (0...10).map(Double.init))
+            #expect(v.forcedPrefix.hasSuffix(v.opener))
+        }
+        let s = try #require(try library.rubric("support").verdict)
+        #expect(s.labels == ["Fully", "Partially", "No"] && s.values == [1, 0.5, 0])
+        #expect(try library.rubric("statements").verdictRequest(.expected) == nil)
+        #expect(try library.rubric("helpfulness").verdictRequest(.parse) == nil)
+    }
+
+    @Test func expectedVerdictsAreProbabilityWeightedMeans() async throws {
+        let judge = ProbabilityJudge(library: library, table: [
+            "helpfulness": Self.rating, "logic": Self.rating, "completeness": Self.rating, "support": Self.support,
+        ])
+        let path = temporaryStore()
+        let scorer = try makeScorer(store: path, judge: judge, configuration: ScoringConfiguration(verdictMode: .expected))
+        let r = try #require(try await scoreItem(scorer, question: "What do the gadgets weigh?", answers: ["Answer one."]).first)
+        #expect(abs(r.scores["helpfulness"]! - 8) < 1e-9)
+        #expect(abs(r.scores["logic"]! - 8) < 1e-9)
+        #expect(abs(r.scores["completeness"]! - 8) < 1e-9)
+        #expect(abs(r.scores["faithfulness"]! - 6.5) < 1e-9)
+        #expect(r.statements.allSatisfy { $0.support == "Fully" && abs($0.value! - 0.65) < 1e-9 })
+        #expect(r.failedDimensions.isEmpty)
+        // Every rating/support request carried the verdict request; the others did not.
+        for request in judge.requests {
+            let id = rubricID(of: request, library: library)
+            #expect((request.verdict != nil) == ["helpfulness", "logic", "completeness", "support"].contains(id), "\(id)")
+        }
+        // The store records the distribution with the call.
+        let store = try Store(path: path)
+        let row = try store.connection.first("SELECT verdict FROM judge_calls WHERE rubric_id = 'helpfulness'")
+        let json = try #require(row?["verdict"].string)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["mode"] as? String == "expected")
+        #expect(object["source"] as? String == "model")
+        #expect(abs((object["mass"] as? Double ?? 0) - 0.8) < 1e-9)
+        #expect((object["probabilities"] as? [Double]) == Self.rating)
+
+        // Another answer in the same mode: its support prompts (same statements) come from the
+        // cache, their verdicts rebuilt from the stored probabilities; only the four per-answer
+        // calls are new.
+        var calls = judge.count
+        let again = try makeScorer(store: path, judge: judge, configuration: ScoringConfiguration(verdictMode: .expected))
+        let r2 = try #require(try await scoreItem(again, question: "What do the gadgets weigh?", answers: ["Answer two."]).first)
+        #expect(judge.count - calls == 4)
+        #expect(abs(r2.scores["faithfulness"]! - 6.5) < 1e-9)
+        // Another mode is another call for every probability-read rubric (3 ratings, 4 supports),
+        // while statements and extracts (parsed) come from the cache.
+        calls = judge.count
+        let direct = try makeScorer(store: path, judge: judge, configuration: ScoringConfiguration(verdictMode: .direct))
+        _ = try await scoreItem(direct, question: "What do the gadgets weigh?", answers: ["Answer one."])
+        #expect(judge.count - calls == 7)
+    }
+
+    @Test func lowMassIsRetriedThenFailsAndNoProbabilitiesFallBackToParsing() async throws {
+        // Mass 0.05 < 0.1 on every attempt: helpfulness fails after its attempts, recorded.
+        let low = [0.05] + [Double](repeating: 0, count: 10)
+        let judge = ProbabilityJudge(library: library, table: ["helpfulness": low])
+        let path = temporaryStore()
+        let configuration = ScoringConfiguration(retries: RetrySchedule(attempts: 3), verdictMode: .expected)
+        let scorer = try makeScorer(store: path, judge: judge, configuration: configuration)
+        let r = try #require(try await scoreItem(scorer, question: "What do the gadgets weigh?", answers: ["Answer one."]).first)
+        #expect(r.failedDimensions == ["helpfulness"])
+        #expect(r.scores["helpfulness"] == nil)
+        let store = try Store(path: path)
+        let failed = try store.connection.first(
+            "SELECT COUNT(*) FROM judge_calls WHERE rubric_id = 'helpfulness' AND status = 'unparseable' AND error LIKE '%below 0.1%'")
+        #expect(failed?[0].int == 3)
+        // logic has no probabilities in this judge's table: parsed from its text ([[6]]) and
+        // recorded as such.
+        #expect(r.scores["logic"] == 6)
+        let logic = try store.connection.first("SELECT verdict FROM judge_calls WHERE rubric_id = 'logic'")
+        #expect(logic?["verdict"].string?.contains("\"source\":\"parsed\"") == true)
+
+        // A direct verdict with too little mass is not retried (it would read the same numbers).
+        let directJudge = ProbabilityJudge(library: library, table: ["helpfulness": low])
+        let direct = try makeScorer(
+            store: temporaryStore(), judge: directJudge,
+            configuration: ScoringConfiguration(retries: RetrySchedule(attempts: 3), verdictMode: .direct))
+        _ = try await scoreItem(direct, question: "What do the gadgets weigh?", answers: ["Answer one."])
+        #expect(directJudge.requests.filter { rubricID(of: $0, library: library) == "helpfulness" }.count == 1)
+    }
+
+    @Test func verdictParserExpectedValues() throws {
+        let rating = try #require(try library.rubric("helpfulness").verdict)
+        #expect(VerdictParser.expected(Self.rating, verdict: rating, mode: .rating) == .rating(8, raw: 8))
+        #expect(VerdictParser.expected([Double](repeating: 0, count: 11), verdict: rating, mode: .rating) == nil)
+        #expect(VerdictParser.expected([1, 2], verdict: rating, mode: .rating) == nil)
+        let support = try #require(try library.rubric("support").verdict)
+        // (0.1 * 1 + 0.1 * 0.5 + 0.6 * 0) / 0.8 = 0.1875, most likely No.
+        guard case .supportValue(let v, let label)? = VerdictParser.expected([0.1, 0.1, 0.6], verdict: support, mode: .support) else {
+            Issue.record("expected a support value")
+            return
+        }
+        #expect(abs(v - 0.1875) < 1e-12 && label == .no)
+    }
+
+    @Test func badVerdictSectionsAreRefusedAtLoad() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lr-rubric-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "System.".write(toFile: folder + "/system.md", atomically: true, encoding: .utf8)
+        try "{{question}}".write(toFile: folder + "/user.md", atomically: true, encoding: .utf8)
+        func load(_ verdict: String) -> String {
+            let meta = #"{"id": "r", "version": 1, "parse": "rating", "placeholders": ["question"], "verdict": "# + verdict + "}"
+            try? meta.write(toFile: folder + "/rubric.json", atomically: true, encoding: .utf8)
+            do { _ = try Rubric(folder: folder); return "ok" } catch { return "\(error)" }
+        }
+        #expect(load(#"{"labels": ["0", "1"], "opener": "[[", "closer": "]]", "forced_prefix": "Rating: [["}"#) == "ok")
+        #expect(load(#"{"labels": ["0", "high"], "opener": "[[", "closer": "]]", "forced_prefix": "Rating: [["}"#).contains("'high' is not a number"))
+        #expect(load(#"{"labels": ["0"], "opener": "[[", "closer": "]]", "forced_prefix": "Rating:"}"#).contains("must end with the opener"))
+        #expect(load(#"{"labels": ["1", "1"], "opener": "[[", "closer": "]]", "forced_prefix": "[["}"#).contains("repeat"))
+        #expect(load(#"{"labels": "0"}"#).contains("needs labels"))
+    }
+}
