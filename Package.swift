@@ -57,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "Benchmarking",
-            dependencies: ["Kernels", "Models", "Training", "OpenAICompatible", "LoopbackServer"],
+            dependencies: ["Kernels", "Models", "Judges", "Training", "OpenAICompatible", "LoopbackServer"],
             swiftSettings: numericSettings
         ),
         .systemLibrary(

@@ -3,13 +3,14 @@
 import ArgumentParser
 import Benchmarking
 import Foundation
+import Judges
 import Models
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure kernels and models on this machine.",
-        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self, BenchHTTPCommand.self, BenchTrainCommand.self]
+        subcommands: [BenchAttentionCommand.self, BenchModelCommand.self, BenchEmbedCommand.self, BenchHTTPCommand.self, BenchTrainCommand.self, BenchJudgeCommand.self]
     )
 }
 
@@ -173,5 +174,54 @@ struct BenchTrainCommand: AsyncParsableCommand {
         print(String(format: "threads %d, P %d A %d%@: %.1f pair tokens/s (%.2f s per pair), reference pass %.0f packed tokens/s (%.0f pair tokens/s), peak RSS %.0f MiB",
                      r.threads, r.promptTokens, r.answerTokens, r.recompute ? "" : " (no recompute)", r.pairTokensPerSecond, r.secondsPerPair,
                      r.referenceTokensPerSecond, r.referencePairTokensPerSecond, Double(r.peakRSSBytes) / 1_048_576))
+    }
+}
+
+struct BenchJudgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "judge",
+        abstract: "The embedded judge under load: the demo's rubric calls, many in flight, with and without continuous batching.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Judge calls in the set.")
+    var calls: Int = 32
+
+    @Option(name: .long, help: "Calls in flight (and the most decoded together).")
+    var inFlight: Int = 16
+
+    @Option(name: .long, help: "Completion budget per call.")
+    var maxTokens: Int = 256
+
+    @Option(name: .long, help: "Verdict mode: parse, expected or direct.")
+    var verdict: String = "parse"
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard calls >= 1, inFlight >= 1, maxTokens >= 8 else { throw ValidationError("--calls and --in-flight must be positive, --max-tokens at least 8") }
+        guard VerdictMode(rawValue: verdict) != nil else { throw ValidationError("--verdict must be parse, expected or direct") }
+    }
+
+    func run() async throws {
+        Console.status("loading model")
+        let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
+        let folder = try RubricLibrary.locate()
+        let root = (folder as NSString).deletingLastPathComponent
+        let document = try String(contentsOfFile: root + "/Corpora/harrow-valley-report.md", encoding: .utf8)
+        let mode = VerdictMode(rawValue: verdict)!
+        let requests = try JudgeBenchmark.requests(
+            rubrics: try RubricLibrary(folder: folder), demoItems: root + "/Corpora/harrow-valley-demo.jsonl", document: document,
+            count: calls, maxTokens: maxTokens, verdict: mode)
+        Console.status("\(calls) judge calls, \(inFlight) in flight, \(modelOptions.threads) thread(s), continuous then static batching")
+        let r = try await JudgeBenchmark.run(lm, requests: requests, inFlight: inFlight, verdict: mode)
+        Console.clearStatus()
+        if json { print(try Console.json(r)); return }
+        for f in r.results {
+            print(String(format: "%@: %d calls in %.1f s, %.2f calls/s, %.1f generated tokens/s (%d generated, %d prefilled), latency mean %.1f s, max %.1f s",
+                         f.continuousBatching ? "continuous" : "static    ", r.calls, f.seconds, f.callsPerSecond, f.tokensPerSecond,
+                         f.generatedTokens, f.promptTokens, f.meanLatency, f.maxLatency))
+        }
     }
 }
