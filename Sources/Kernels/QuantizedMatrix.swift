@@ -154,6 +154,53 @@ public final class QuantizedMatrix: @unchecked Sendable {
         mins = nil
     }
 
+    /// Stacks matrices with the same layout and `K` into one `[sum of N_i, K]` matrix (their
+    /// repacked rows, scales and minimums copied in order), so that products sharing an input
+    /// (Q/K/V, gate/up) run as one pass: `y = x [W_0; W_1; ...]^T` is `[M, sum N_i]` with each
+    /// part's outputs in its own column range.
+    /// - Precondition: `parts` is non-empty, with one layout and one column count.
+    public convenience init(concatenating parts: [QuantizedMatrix]) {
+        precondition(!parts.isEmpty, "QuantizedMatrix(concatenating:): no parts")
+        let first = parts[0]
+        precondition(parts.allSatisfy { $0.layout == first.layout && $0.cols == first.cols }, "QuantizedMatrix(concatenating:): layouts or column counts differ")
+        self.init(stacking: parts, rows: parts.reduce(0) { $0 + $1.rows })
+    }
+
+    private init(stacking parts: [QuantizedMatrix], rows: Int) {
+        let first = parts[0]
+        self.rows = rows
+        cols = first.cols
+        layout = first.layout
+        groupSize = first.groupSize
+        groups = first.groups
+        let G = first.groups, bpr = first.blocksPerRow
+        func stack(_ get: (QuantizedMatrix) -> FloatBuffer?, width: Int) -> FloatBuffer? {
+            guard get(first) != nil else { return nil }
+            let out = FloatBuffer(count: rows * width)
+            var r0 = 0
+            for p in parts {
+                (out.pointer + r0 * width).update(from: get(p)!.pointer, count: p.rows * width)
+                r0 += p.rows
+            }
+            return out
+        }
+        if first.packed != nil {
+            let packed = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: max(1, rows * G))
+            packed.initialize(repeating: .zero, count: max(1, rows * G))
+            var r0 = 0
+            for p in parts {
+                (packed + r0 * G).update(from: p.packed!, count: p.rows * G)
+                r0 += p.rows
+            }
+            self.packed = packed
+        } else {
+            packed = nil
+        }
+        scales = stack({ $0.scales }, width: bpr)
+        mins = stack({ $0.mins }, width: bpr)
+        dense = stack({ $0.dense }, width: first.cols)
+    }
+
     deinit { packed?.deallocate() }
 
     /// Bytes held by the weights (packed data, scales, minimums or dense floats).
