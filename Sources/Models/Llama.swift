@@ -64,26 +64,30 @@ public struct LlamaConfiguration: Sendable, Equatable {
 public struct LlamaLayerWeights: Sendable {
     /// Pre-attention RMSNorm weight `[C]`.
     public var attentionNorm: FloatBuffer
-    /// Projections `[H*D, C]`, `[Hkv*D, C]`, `[Hkv*D, C]`, output `[C, H*D]`.
-    public var query, key, value, output: QuantizedMatrix
+    /// Q, K and V projections stacked, `[(H + 2 Hkv) * D, C]` (rows: q, then k, then v), so a
+    /// step runs one product over them.
+    public var queryKeyValue: QuantizedMatrix
+    /// Output projection `[C, H*D]`.
+    public var output: QuantizedMatrix
     /// Pre-FFN RMSNorm weight `[C]`.
     public var ffnNorm: FloatBuffer
-    /// FFN `[F, C]`, `[F, C]`, `[C, F]`.
-    public var gate, up, down: QuantizedMatrix
+    /// FFN gate and up projections stacked, `[2F, C]` (rows: gate, then up).
+    public var gateUp: QuantizedMatrix
+    /// FFN down projection `[C, F]`.
+    public var down: QuantizedMatrix
 
-    /// Creates a block's weights.
+    /// Creates a block's weights from the separate projections (`query [H*D, C]`,
+    /// `key`/`value [Hkv*D, C]`, `gate`/`up [F, C]`), which are stacked into
+    /// ``queryKeyValue`` and ``gateUp`` (the parts are not kept).
     public init(
         attentionNorm: FloatBuffer, query: QuantizedMatrix, key: QuantizedMatrix, value: QuantizedMatrix,
         output: QuantizedMatrix, ffnNorm: FloatBuffer, gate: QuantizedMatrix, up: QuantizedMatrix, down: QuantizedMatrix
     ) {
         self.attentionNorm = attentionNorm
-        self.query = query
-        self.key = key
-        self.value = value
+        queryKeyValue = QuantizedMatrix(concatenating: [query, key, value])
         self.output = output
         self.ffnNorm = ffnNorm
-        self.gate = gate
-        self.up = up
+        gateUp = QuantizedMatrix(concatenating: [gate, up])
         self.down = down
     }
 }
@@ -149,9 +153,8 @@ public final class LlamaModel: @unchecked Sendable {
         precondition(layers.count == c.layerCount, "LlamaModel: \(layers.count) layers, configuration says \(c.layerCount)")
         precondition(tokenEmbedding.rows == c.vocabularySize && tokenEmbedding.cols == C, "LlamaModel: token embedding [\(tokenEmbedding.rows), \(tokenEmbedding.cols)] vs [V=\(c.vocabularySize), C=\(C)]")
         for (i, l) in layers.enumerated() {
-            precondition(l.query.rows == c.headCount * D && l.query.cols == C, "LlamaModel: layer \(i) q shape")
-            precondition(l.key.rows == c.kvHeadCount * D && l.value.rows == c.kvHeadCount * D, "LlamaModel: layer \(i) k/v shape")
-            precondition(l.output.rows == C && l.gate.rows == c.intermediateSize && l.down.cols == c.intermediateSize, "LlamaModel: layer \(i) shapes")
+            precondition(l.queryKeyValue.rows == (c.headCount + 2 * c.kvHeadCount) * D && l.queryKeyValue.cols == C, "LlamaModel: layer \(i) q/k/v shape")
+            precondition(l.output.rows == C && l.gateUp.rows == 2 * c.intermediateSize && l.down.cols == c.intermediateSize, "LlamaModel: layer \(i) shapes")
         }
         configuration = c
         self.tokenEmbedding = tokenEmbedding
@@ -206,15 +209,22 @@ public final class LlamaModel: @unchecked Sendable {
         let h = FloatBuffer(count: N * C), rstd = FloatBuffer(count: N)
         let q = FloatBuffer(count: N * H * D), k = FloatBuffer(count: N * Hkv * D), v = FloatBuffer(count: N * Hkv * D)
         let attn = FloatBuffer(count: N * H * D), proj = FloatBuffer(count: N * C)
-        let gate = FloatBuffer(count: N * F), up = FloatBuffer(count: N * F)
+        let gate = FloatBuffer(count: N * F)
+        let (QKV, qkv) = ((H + 2 * Hkv) * D, FloatBuffer(count: N * (H + 2 * Hkv) * D))
+        let gateUp = FloatBuffer(count: N * 2 * F)
         let lse = FloatBuffer(count: H * (counts.max() ?? 0))
 
         for (l, w) in layers.enumerated() {
             // Attention block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.attentionNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
-            w.query.multiply(x: h.pointer, rows: N, y: q.pointer, threads: threads)
-            w.key.multiply(x: h.pointer, rows: N, y: k.pointer, threads: threads)
-            w.value.multiply(x: h.pointer, rows: N, y: v.pointer, threads: threads)
+            // One product for q, k and v: qkv [N, (H + 2 Hkv) D], then split into q, k, v.
+            w.queryKeyValue.multiply(x: h.pointer, rows: N, y: qkv.pointer, threads: threads)
+            for i in 0..<N {
+                let src = qkv.pointer + i * QKV
+                (q.pointer + i * H * D).update(from: src, count: H * D)
+                (k.pointer + i * Hkv * D).update(from: src + H * D, count: Hkv * D)
+                (v.pointer + i * Hkv * D).update(from: src + (H + Hkv) * D, count: Hkv * D)
+            }
             positions.withUnsafeBufferPointer { pos in
                 RoPE.forward(x: q.pointer, positions: pos.baseAddress!, table: rope, N: N, H: H, D: D, convention: c.ropeConvention)
                 RoPE.forward(x: k.pointer, positions: pos.baseAddress!, table: rope, N: N, H: Hkv, D: D, convention: c.ropeConvention)
@@ -237,9 +247,12 @@ public final class LlamaModel: @unchecked Sendable {
 
             // FFN block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.ffnNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
-            w.gate.multiply(x: h.pointer, rows: N, y: gate.pointer, threads: threads)
-            w.up.multiply(x: h.pointer, rows: N, y: up.pointer, threads: threads)
-            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, N: N, F: F)
+            // One product for gate and up: [N, 2F] (row i: gate_i, then up_i).
+            w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads)
+            for i in 0..<N {
+                let row = gateUp.pointer + i * 2 * F
+                SwiGLU.forward(out: gate.pointer + i * F, gate: row, up: row + F, N: 1, F: F)
+            }
             w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
         }
