@@ -113,7 +113,7 @@ public enum AttentionBenchmark {
         var samples: [Double] = []
         var peak = 0
         do {
-            Measure.resetPeakResidentBytes()
+            ProcessMemory.resetPeakResidentBytes()
             let q = FloatBuffer(count: shape.queryCount), out = FloatBuffer(count: shape.queryCount)
             let k = FloatBuffer(count: shape.keyCount), v = FloatBuffer(count: shape.keyCount)
             let lse = FloatBuffer(count: shape.lseCount)
@@ -139,7 +139,7 @@ public enum AttentionBenchmark {
                 samples.append(t)
                 spent += t
             } while spent < c.secondsPerCase && samples.count < 20
-            peak = Measure.peakResidentBytes() ?? 0
+            peak = ProcessMemory.peakResidentBytes() ?? 0
         }
         let median = TimingStats(samples).p50
         let flops = forwardFlops(n: n, heads: c.heads, headDim: c.headDim) * (backward ? 3.5 : 1)

@@ -1,7 +1,7 @@
 // Measure.swift: wall-clock timing, peak resident memory and the machine's GEMM ceiling.
 //
-// Peak memory is the kernel's VmHWM for this process. Writing "5" to /proc/self/clear_refs
-// resets it (Linux >= 4.0), so one process can report a separate peak for each measured case.
+// Peak memory comes from Kernels' ProcessMemory (VmHWM; resettable, so one process can report a
+// separate peak for each measured case).
 
 import Foundation
 import Kernels
@@ -15,29 +15,6 @@ public enum Measure {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// Peak resident set size of this process in bytes since start or the last
-    /// ``resetPeakResidentBytes()``; nil where /proc is unavailable.
-    public static func peakResidentBytes() -> Int? { procStatusKilobytes("VmHWM:").map { $0 * 1024 } }
-
-    /// Current resident set size in bytes; nil where /proc is unavailable.
-    public static func residentBytes() -> Int? { procStatusKilobytes("VmRSS:").map { $0 * 1024 } }
-
-    /// Resets the peak resident set size to the current one. Returns false where unsupported.
-    @discardableResult
-    public static func resetPeakResidentBytes() -> Bool {
-        guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
-        defer { try? h.close() }
-        do { try h.write(contentsOf: Data("5".utf8)) } catch { return false }
-        return true
-    }
-
-    private static func procStatusKilobytes(_ key: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(key) {
-            return Int(line.dropFirst(key.count).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
-        }
-        return nil
-    }
 
     /// Measured `cblas_sgemm` throughput on an `n x n x n` product with `threads` BLAS threads:
     /// the best of `repeats` runs after one warm-up, in GFLOP/s (2 n^3 flops per product).

@@ -126,7 +126,7 @@ public enum ModelBenchmark {
         }
         return ModelBenchmarkReport(
             threads: threads, prefillTokensPerSecond: Double(promptTokens) / prefill,
-            decodeTokensPerSecond: single, peakRSSBytes: Measure.peakResidentBytes() ?? 0,
+            decodeTokensPerSecond: single, peakRSSBytes: ProcessMemory.peakResidentBytes() ?? 0,
             promptTokens: promptTokens, decodeTokens: decodeTokens, batchedDecode: figures)
     }
 
@@ -138,7 +138,7 @@ public enum ModelBenchmark {
         var best = Double.infinity
         for _ in 0..<runs { best = min(best, Measure.seconds { _ = enc.embed(tokenIDs: ids, batchSize: batchSize) }) }
         return EmbedBenchmarkReport(
-            threads: threads, sentencesPerSecond: Double(texts) / best, peakRSSBytes: Measure.peakResidentBytes() ?? 0,
+            threads: threads, sentencesPerSecond: Double(texts) / best, peakRSSBytes: ProcessMemory.peakResidentBytes() ?? 0,
             texts: texts, meanTokens: Double(ids.map(\.count).reduce(0, +)) / Double(texts))
     }
 

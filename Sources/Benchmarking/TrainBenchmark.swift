@@ -76,6 +76,6 @@ public enum TrainBenchmark {
             threads: threads, promptTokens: P, answerTokens: A, recompute: recompute,
             pairTokensPerSecond: Double(2 * (P + A)) / seconds, secondsPerPair: seconds,
             referenceTokensPerSecond: Double(batch.count) / refSeconds,
-            referencePairTokensPerSecond: Double(2 * (P + A)) / refSeconds, peakRSSBytes: Measure.peakResidentBytes() ?? 0, loss: loss)
+            referencePairTokensPerSecond: Double(2 * (P + A)) / refSeconds, peakRSSBytes: ProcessMemory.peakResidentBytes() ?? 0, loss: loss)
     }
 }

@@ -49,6 +49,51 @@ public struct ChatCompletion: Sendable, Equatable {
     /// Seconds from the first attempt's start to the parsed answer, retries and backoff included
     /// (waiting for an in-flight slot before the first attempt is not included).
     public var latencySeconds: Double
+    /// Per generated token, when asked for (`logprobs`) and returned: the token, its log-prob
+    /// and the most likely alternatives (`top_logprobs`). Nil when the server sent none.
+    public var tokenLogProbabilities: [TokenLogProbability]? = nil
+}
+
+/// One generated token's log-probability and its most likely alternatives
+/// (`choices[0].logprobs.content[i]`).
+public struct TokenLogProbability: Sendable, Equatable, Decodable {
+    /// The token's text.
+    public var token: String
+    /// Its log-probability.
+    public var logprob: Double
+    /// The most likely tokens at this position (the chosen one among them when it was).
+    public var topLogprobs: [Alternative]
+
+    /// One alternative token.
+    public struct Alternative: Sendable, Equatable, Decodable {
+        /// Token text and log-probability.
+        public var token: String, logprob: Double
+
+        /// Creates an alternative.
+        public init(token: String, logprob: Double) {
+            self.token = token
+            self.logprob = logprob
+        }
+    }
+
+    /// Creates a record.
+    public init(token: String, logprob: Double, topLogprobs: [Alternative]) {
+        self.token = token
+        self.logprob = logprob
+        self.topLogprobs = topLogprobs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token, logprob
+        case topLogprobs = "top_logprobs"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        token = try c.decode(String.self, forKey: .token)
+        logprob = try c.decode(Double.self, forKey: .logprob)
+        topLogprobs = try c.decodeIfPresent([Alternative].self, forKey: .topLogprobs) ?? []
+    }
 }
 
 /// The answer of `/v1/embeddings`: one vector per input, in input order.
@@ -72,11 +117,20 @@ struct ChatRequestBody: Encodable {
     var seed: Int?
     var stop: [String]?
     var stream = false
+    var logprobs: Bool?
+    var topLogprobs: Int?
+    /// vLLM's switches for continuing a final assistant message (a verdict prefix) instead of
+    /// opening a new turn; llama.cpp's server continues a trailing assistant message on its own.
+    var continueFinalMessage: Bool?
+    var addGenerationPrompt: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, temperature, seed, stop, stream
+        case model, messages, temperature, seed, stop, stream, logprobs
         case topP = "top_p"
         case maxTokens = "max_tokens"
+        case topLogprobs = "top_logprobs"
+        case continueFinalMessage = "continue_final_message"
+        case addGenerationPrompt = "add_generation_prompt"
     }
 }
 
@@ -93,11 +147,13 @@ struct Usage: Decodable {
 struct ChatResponseBody: Decodable {
     struct Choice: Decodable {
         struct Message: Decodable { var content: String? }
+        struct LogProbs: Decodable { var content: [TokenLogProbability]? }
         var message: Message?
         var finishReason: String?
+        var logprobs: LogProbs?
 
         enum CodingKeys: String, CodingKey {
-            case message
+            case message, logprobs
             case finishReason = "finish_reason"
         }
     }

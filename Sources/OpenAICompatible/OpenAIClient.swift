@@ -75,24 +75,37 @@ public final class OpenAIClient: Sendable {
     ///   - maxTokens: most tokens to generate.
     ///   - seed: sampling seed for servers that support one; nil sends none.
     ///   - stop: stop sequences; empty sends none.
+    ///   - topLogprobs: ask for each token's log-prob and this many alternatives (`logprobs`,
+    ///     `top_logprobs`); nil asks for none.
+    ///   - continueFinalMessage: the last message is an assistant prefix to continue (vLLM's
+    ///     `continue_final_message`; llama.cpp's server does it on its own).
     /// - Returns: the first choice's text, token usage and call statistics.
     /// - Throws: ``OpenAIClientError`` (a final error such as HTTP 400/401/404 at once, retryable
     ///   ones wrapped in ``OpenAIClientError/retriesExhausted(attempts:last:)``), or
     ///   `CancellationError` when the task is cancelled.
     public func chat(
         messages: [ChatTurn], temperature: Double, topP: Double? = nil, maxTokens: Int,
-        seed: Int? = nil, stop: [String] = []
+        seed: Int? = nil, stop: [String] = [], topLogprobs: Int? = nil, continueFinalMessage: Bool = false
     ) async throws -> ChatCompletion {
-        let request = ChatRequestBody(
+        var request = ChatRequestBody(
             model: endpoint.model, messages: messages, temperature: temperature, topP: topP,
             maxTokens: maxTokens, seed: seed, stop: stop.isEmpty ? nil : stop)
+        if let topLogprobs {
+            request.logprobs = true
+            request.topLogprobs = topLogprobs
+        }
+        if continueFinalMessage {
+            request.continueFinalMessage = true
+            request.addGenerationPrompt = false
+        }
         let (parsed, attempts, latency) = try await send(
             url: endpoint.chatCompletionsURL, body: try encoder.encode(request),
             parse: ResponseParsing.chat)
         return ChatCompletion(
             text: parsed.text, promptTokens: parsed.usage?.promptTokens,
             completionTokens: parsed.usage?.completionTokens, finishReason: parsed.finishReason,
-            model: parsed.model ?? endpoint.model, httpAttempts: attempts, latencySeconds: latency)
+            model: parsed.model ?? endpoint.model, httpAttempts: attempts, latencySeconds: latency,
+            tokenLogProbabilities: parsed.logprobs)
     }
 
     /// Embeds `inputs` with `/v1/embeddings` in one request.

@@ -20,6 +20,7 @@ enum ResponseParsing {
         var finishReason: String?
         var model: String?
         var usage: Usage?
+        var logprobs: [TokenLogProbability]?
     }
 
     /// Vectors in input order and the prompt token count.
@@ -36,7 +37,8 @@ enum ResponseParsing {
             throw ParseFailure("choices[0].message.content is missing or null")
         }
         return Chat(
-            text: text, finishReason: choice.finishReason, model: body.model, usage: body.usage)
+            text: text, finishReason: choice.finishReason, model: body.model, usage: body.usage,
+            logprobs: choice.logprobs?.content)
     }
 
     /// One vector per input, placed by each item's `index` (array position when absent).

@@ -211,7 +211,7 @@ public enum Trainer {
             evalAccuracyAfter: lastEval?["eval_rewards/accuracies"],
             referenceSeconds: referenceSeconds, referenceComputed: refStats.computed, referenceCached: refStats.cached,
             referenceTokensPerSecond: refStats.computed > 0 ? Double(refStats.tokens) / referenceSeconds : nil,
-            wallSeconds: Date().timeIntervalSince(started), peakRSSBytes: ProcessMemory.peakResidentBytes, outputs: outputs)
+            wallSeconds: Date().timeIntervalSince(started), peakRSSBytes: ProcessMemory.peakResidentBytes() ?? 0, outputs: outputs)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try e.encode(summary), to: (cfg.outputDirectory as NSString).appendingPathComponent("summary.json"))
@@ -260,17 +260,4 @@ final class MetricsLog {
 /// test polling from a busy machine cannot time).
 enum FaultInjection {
     static let killAfterStep: Int? = ProcessInfo.processInfo.environment["LONGREWARD_FAULT_KILL_AFTER_STEP"].flatMap { Int($0) }
-}
-
-/// The process's memory high-water mark.
-public enum ProcessMemory {
-    /// Peak resident set size (Linux `VmHWM`), 0 where unknown.
-    public static var peakResidentBytes: Int {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kb * 1024
-        }
-        return 0
-    }
 }

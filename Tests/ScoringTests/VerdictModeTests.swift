@@ -3,6 +3,8 @@
 
 import Foundation
 import Judges
+import LoopbackServer
+import OpenAICompatible
 import Scoring
 import Store
 import Testing
@@ -163,5 +165,71 @@ final class ProbabilityJudge: Judge, @unchecked Sendable {
         #expect(load(#"{"labels": ["0"], "opener": "[[", "closer": "]]", "forced_prefix": "Rating:"}"#).contains("must end with the opener"))
         #expect(load(#"{"labels": ["1", "1"], "opener": "[[", "closer": "]]", "forced_prefix": "[["}"#).contains("repeat"))
         #expect(load(#"{"labels": "0"}"#).contains("needs labels"))
+    }
+}
+
+@Suite struct HTTPVerdictTests {
+    static let rating = VerdictRequest(
+        mode: .expected, rubricID: "helpfulness", labels: (0...10).map(String.init), opener: "[[", closer: "]]",
+        forcedPrefix: "\nRating: [[")
+
+    static func token(_ t: String, _ lp: Double, _ top: [(String, Double)]) -> TokenLogProbability {
+        TokenLogProbability(token: t, logprob: lp, topLogprobs: top.map { .init(token: $0.0, logprob: $0.1) })
+    }
+
+    /// `top_logprobs` after the last `[[`: single-token labels take their token's probability;
+    /// "1" (a start of "10"), written by the server, is split by the next position between the
+    /// closer ("1") and "0" ("10"); tokens that spell no label are ignored.
+    @Test func verdictDistributionFromTopLogprobs() throws {
+        let tokens = [
+            Self.token("Good", -0.1, []), Self.token(" [[", -0.1, []),  // an earlier opener is not the verdict
+            Self.token("x", -0.1, []), Self.token("]]", -0.1, []), Self.token(" Rating: [[", -0.1, []),
+            Self.token("1", log(0.5), [("1", log(0.5)), ("8", log(0.3)), (" 7", log(0.1)), ("maybe", log(0.05))]),
+            Self.token("0", log(0.6), [("0", log(0.6)), ("]]", log(0.4))]),
+            Self.token("]]", 0, []),
+        ]
+        let v = try #require(HTTPJudge.verdictProbabilities(tokens, prefix: "", verdict: Self.rating))
+        #expect(v.source == "logprobs")
+        let expected: [Double] = [0, 0.5 * 0.4, 0, 0, 0, 0, 0, 0.1, 0.3, 0, 0.5 * 0.6]
+        for (a, b) in zip(v.probabilities, expected) { #expect(abs(a - b) < 1e-9, "\(v.probabilities)") }
+        // No opener followed by a token: nothing to read (the text is parsed instead).
+        #expect(HTTPJudge.verdictProbabilities([Self.token("fine", 0, [])], prefix: "", verdict: Self.rating) == nil)
+        // Direct mode: the prefix ends with the opener, so the first token is the verdict.
+        let direct = try #require(HTTPJudge.verdictProbabilities([Self.token("7", log(0.9), [("7", log(0.9))])], prefix: "Rating: [[", verdict: Self.rating))
+        #expect(abs(direct.probabilities[7] - 0.9) < 1e-9)
+    }
+
+    /// Over a loopback server: logprobs are requested, and a server that returns them gives a
+    /// probability-read verdict; one that returns none gives text to parse (no verdict record).
+    @Test func serversWithAndWithoutLogprobs() async throws {
+        let bodies = BodyLog()
+        let withLogprobs = try LoopbackServer { request in
+            bodies.append(request.body)
+            let json = """
+                {"model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+                  "message": {"role": "assistant", "content": "Fine. Rating: [[8]]"},
+                  "logprobs": {"content": [
+                    {"token": "Fine. Rating: [[", "logprob": -0.1, "top_logprobs": []},
+                    {"token": "8", "logprob": -0.2, "top_logprobs": [{"token": "8", "logprob": -0.2231435513}, {"token": "6", "logprob": -1.6094379124}]},
+                    {"token": "]]", "logprob": 0, "top_logprobs": []}]}}],
+                 "usage": {"prompt_tokens": 30, "completion_tokens": 3}}
+                """
+            return .respond(status: 200, headers: [:], body: Data(json.utf8), delay: 0)
+        }
+        defer { withLogprobs.stop() }
+        let judge = try HTTPJudge(baseURL: withLogprobs.baseURL, model: "m", timeout: 30)
+        let request = JudgeRequest(messages: [.user("rate")], temperature: 0.01, maxTokens: 16, seed: 1, verdict: Self.rating)
+        let reply = try await judge.complete(request)
+        let v = try #require(reply.verdict)
+        #expect(abs(v.probabilities[8] - 0.8) < 1e-6 && abs(v.probabilities[6] - 0.2) < 1e-6)
+        let sent = try #require(try JSONSerialization.jsonObject(with: bodies.all[0]) as? [String: Any])
+        #expect(sent["logprobs"] as? Bool == true && sent["top_logprobs"] as? Int == 20)
+
+        let plain = try LoopbackServer { _ in
+            .respond(status: 200, headers: [:], body: OpenAIStub.chatCompletionBody(text: "Rating: [[7]]", promptTokens: 1, completionTokens: 1), delay: 0)
+        }
+        defer { plain.stop() }
+        let parsed = try await HTTPJudge(baseURL: plain.baseURL, model: "m", timeout: 30).complete(request)
+        #expect(parsed.verdict == nil && parsed.text == "Rating: [[7]]")
     }
 }

@@ -159,12 +159,19 @@ func goldenStep(_ model: LlamaTrainingModel, _ c: TrainingFixtures.Case, _ cfg: 
         let (r, _) = goldenStep(model, c, cfg)
         #expect(abs(r.loss - (adam["loss_after_3_steps"] as! Double)) < 1e-4, "loss after 3 steps \(r.loss)")
         let golden = try SafeTensorsFile(path: TrainingFixtures.path("after_3_steps.safetensors"))
+        // AdamW divides each element's step by its own gradient history, so an element whose
+        // gradient is near zero moves by up to lr per step whatever its size, and float32
+        // rounding (which differs between AVX2 and AVX-512 builds: -target-cpu native) can
+        // change such a step by a few percent of lr. Bound: 1e-4 of the tensor's scale, or 2%
+        // of the largest displacement three steps allow (3 lr), whichever is larger.
+        let lr = adam["lr"] as! Double
         for e in weights.entries {
             let want = try golden.floats(named: e.huggingFaceName).array
             let got = weights.values(e)
             let scale = want.map { abs($0) }.max()!
             let err = zip(got, want).map { abs($0 - $1) }.max()!
-            #expect(err <= 1e-4 * scale, "\(e.huggingFaceName): max error \(err) vs max |w| \(scale)")
+            let bound = max(1e-4 * scale, Float(0.02 * 3 * lr))
+            #expect(err <= bound, "\(e.huggingFaceName): max error \(err) vs max |w| \(scale)")
         }
     }
 }
