@@ -129,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ScoringTests",
-            dependencies: ["Scoring", "Judges", "Retrieval", "Store", "OpenAICompatible", "LoopbackServer"]
+            dependencies: ["Scoring", "Judges", "Models", "Retrieval", "Store", "OpenAICompatible", "LoopbackServer"]
         ),
         .testTarget(
             name: "PreferencesTests",

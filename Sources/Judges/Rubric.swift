@@ -181,6 +181,9 @@ public struct RubricVerdict: Sendable, Equatable {
             throw JudgeError.invalidRubric(path: path, reason: "verdict.forced_prefix must end with the opener '\(opener)'")
         }
         guard Set(labels).count == labels.count else { throw JudgeError.invalidRubric(path: path, reason: "verdict.labels repeat a label") }
+        if let bad = labels.first(where: { $0.isEmpty || $0.contains(opener) || $0.contains(closer) }) {
+            throw JudgeError.invalidRubric(path: path, reason: "verdict label '\(bad)' is empty or contains the opener or closer")
+        }
         var values: [Double] = []
         for label in labels {
             switch parse {

@@ -4,6 +4,7 @@
 import Foundation
 import Judges
 import LoopbackServer
+import Models
 import OpenAICompatible
 import Scoring
 import Store
@@ -231,5 +232,26 @@ final class ProbabilityJudge: Judge, @unchecked Sendable {
         defer { plain.stop() }
         let parsed = try await HTTPJudge(baseURL: plain.baseURL, model: "m", timeout: 30).complete(request)
         #expect(parsed.verdict == nil && parsed.text == "Rating: [[7]]")
+    }
+}
+
+@Suite struct LocalVerdictEncodingTests {
+    /// The embedded judge writes every shipped verdict as whole tokens; a label it cannot write
+    /// between `[[` and `]]` (a trailing space joins the closer's token) is refused naming the
+    /// rubric and the label.
+    @Test func labelsMustBeWholeTokens() throws {
+        guard let lm = try? LanguageModel.load() else { return }  // no model: `make setup` first
+        let judge = LocalJudge(model: lm)
+        let library = try RubricLibrary(folder: rubricsFolder)
+        for rubric in library.rubrics.values {
+            for mode in [VerdictMode.expected, .direct] {
+                if let v = rubric.verdictRequest(mode) { try judge.validate(v) }
+            }
+        }
+        let bad = VerdictRequest(mode: .expected, rubricID: "custom", labels: ["7", "8 "], opener: "[[", closer: "]]", forcedPrefix: "[[")
+        #expect(throws: JudgeError.self) { try judge.validate(bad) }
+        do { try judge.validate(bad) } catch {
+            #expect("\(error)".contains("rubric custom") && "\(error)".contains("'8 '"), "\(error)")
+        }
     }
 }
