@@ -27,8 +27,10 @@ $B sample $S --input "$OUT/train-questions.jsonl" --k "$K" --temperature 0.8 --t
 step "score them with the embedded judge"
 $B score $S --input "$OUT/train-questions.jsonl" --output "$OUT/scores.jsonl" --max-new-tokens 256 --threads "$THREADS"
 
-step "pairs (best vs worst, margin >= 0.5)"
-$B pairs $S --output "$OUT/dpo.jsonl" --min-answers "$K" --allow-failed   # the 135M judge fails dimensions often
+step "pairs (best vs worst, margin >= 0.1)"
+# The embedded judge's default verdicts (--verdict direct) are probability-weighted means, which
+# sit closer together than parsed integers: a 0.1 margin keeps the clear pairs.
+$B pairs $S --output "$OUT/dpo.jsonl" --min-answers "$K" --allow-failed --min-margin 0.1
 
 step "train dpo ($STEPS steps)"
 $B train dpo --data "$OUT/dpo.jsonl" --output "$OUT/train" --max-steps "$STEPS" --batch-size 2 --learning-rate 5e-6 \

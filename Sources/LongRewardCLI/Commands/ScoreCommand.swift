@@ -52,8 +52,17 @@ struct ScoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Cap every rubric's completion budget (tokens); small local judges ramble.")
     var maxNewTokens: Int?
 
-    @Option(name: .long, help: "How ratings and support labels are read: parse (the judge writes [[n]]), expected (analysis, then the probability-weighted verdict after '[['), direct (no analysis: one prefill).")
-    var verdict: String = "parse"
+    @Option(name: .long, help: "How ratings and support labels are read: parse (the judge writes [[n]]), expected (analysis, then the probability-weighted verdict after '[['), direct (no analysis: one prefill). Default: direct for the embedded judge (measured: see README), parse for a server.")
+    var verdict: String?
+
+    /// The verdict mode in effect: the embedded judge reads verdicts directly by default (as
+    /// accurate as parsing on the labelled answers, about ten times cheaper, never a format
+    /// failure); servers parse unless told otherwise.
+    var verdictMode: VerdictMode {
+        if let verdict, let mode = VerdictMode(rawValue: verdict) { return mode }
+        if case .http? = try? Backend(parsing: judge, model: judgeModel) { return .parse }
+        return .direct
+    }
 
     @Flag(name: .long, help: "Do not reuse rubric prefixes in the local judge's KV cache (for measurement).")
     var noPrefixCache = false
@@ -66,7 +75,7 @@ struct ScoreCommand: AsyncParsableCommand {
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         if let maxNewTokens, maxNewTokens < 8 { throw ValidationError("--max-new-tokens must be at least 8") }
         guard parsedWeights != nil else { throw ValidationError("--weights takes four comma-separated numbers, got '\(weights)'") }
-        guard VerdictMode(rawValue: verdict) != nil else { throw ValidationError("--verdict must be parse, expected or direct") }
+        if let verdict, VerdictMode(rawValue: verdict) == nil { throw ValidationError("--verdict must be parse, expected or direct") }
         guard NoStatementPolicy(rawValue: noStatements) != nil else {
             throw ValidationError("--no-statements must be exclude, full or zero")
         }
@@ -87,7 +96,7 @@ struct ScoreCommand: AsyncParsableCommand {
         options.maxNewTokens = maxNewTokens
         options.configuration = ScoringConfiguration(
             weights: parsedWeights!, topK: topK, noStatementPolicy: NoStatementPolicy(rawValue: noStatements)!,
-            retries: RetrySchedule(attempts: attempts), verdictMode: VerdictMode(rawValue: verdict)!)
+            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode)
         let bar = ProgressBar()
         let summary = try await ScoreJob.run(options) { bar.update($0) }
         Console.clearStatus()
