@@ -108,7 +108,7 @@ struct ScoreCommand: AsyncParsableCommand {
     }
 
     static func table(_ s: ScoreSummary) -> String {
-        func f(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "fail" }
+        func f(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "fail" }
         var table = TextTable(["item", "answer", "helpful", "logic", "faithful", "complete", "reward", "statements", "calls", "tokens", "seconds"])
         for r in s.records {
             let dims = ["helpfulness", "logic", "faithfulness", "completeness"].map { d -> String in
