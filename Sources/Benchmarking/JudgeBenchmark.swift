@@ -85,10 +85,7 @@ public enum JudgeBenchmark {
         for continuous in [true, false] {
             let judge = LocalJudge(model: lm, maxBatch: inFlight, continuousBatching: continuous)
             // Warm the prefix cache so both runs start equal.
-            for r in requests where r.fixedMessageCount > 0 {
-                let fixed = Array(r.messages.prefix(r.fixedMessageCount))
-                _ = judge.prefixCache.state(for: lm.encodePrompt(lm.chatPrompt(fixed, addGenerationPrompt: false)), prompt: lm.encodePrompt(lm.chatPrompt(r.messages)))
-            }
+            for r in requests { judge.prefixState(r) }
             let started = Date()
             let replies = try await withThrowingTaskGroup(of: JudgeReply.self) { group in
                 var next = 0, out: [JudgeReply] = []

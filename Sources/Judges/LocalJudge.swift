@@ -127,6 +127,16 @@ public final class LocalJudge: Judge, @unchecked Sendable {
         }
     }
 
+    /// The prefilled state of `request`'s fixed messages (computed on first use), when its
+    /// prompt starts with them; nil when it has none.
+    @discardableResult
+    public func prefixState(_ request: JudgeRequest, prompt: [Int32]? = nil) -> KVCache? {
+        guard request.fixedMessageCount > 0 else { return nil }
+        let fixed = Array(request.messages.prefix(request.fixedMessageCount))
+        let prefix = model.encodePrompt(model.chatPrompt(fixed, addGenerationPrompt: false))
+        return prefixCache.state(for: prefix, prompt: prompt ?? model.encodePrompt(model.chatPrompt(request.messages)))
+    }
+
     /// Tokens, prefix state and generation parameters of one request.
     private func prepare(_ request: JudgeRequest) throws -> ([Int32], KVCache?, GenerationParameters) {
         let context = model.model.configuration.contextLength
@@ -134,12 +144,7 @@ public final class LocalJudge: Judge, @unchecked Sendable {
         if prompt.count >= context - 8 {
             throw JudgeError.promptTooLong(judge: identity, tokens: prompt.count, limit: context)
         }
-        var prefixState: KVCache? = nil
-        if reusePrefixes, request.fixedMessageCount > 0 {
-            let fixed = Array(request.messages.prefix(request.fixedMessageCount))
-            let prefix = model.encodePrompt(model.chatPrompt(fixed, addGenerationPrompt: false))
-            prefixState = prefixCache.state(for: prefix, prompt: prompt)
-        }
+        let prefixState = reusePrefixes ? prefixState(request, prompt: prompt) : nil
         let parameters = GenerationParameters(
             maxTokens: request.maxTokens,
             sampling: SamplingParameters(

@@ -56,6 +56,9 @@ public final class DecodeScheduler {
     private var waiting: [Slot] = []
     private var active: [Slot] = []
     private let logits: FloatBuffer
+    /// Decode-step buffers (hidden rows and logits of the live sequences), kept between steps
+    /// and grown when the batch grows.
+    private var stepHidden = FloatBuffer(count: 0), stepLogits = FloatBuffer(count: 0)
 
     /// Creates an idle scheduler.
     public init(model: LanguageModel, maxBatch: Int = 16, prefillBudget: Int = 256) {
@@ -109,10 +112,13 @@ public final class DecodeScheduler {
         if !live.isEmpty {
             let V = lm.model.configuration.vocabularySize, C = lm.model.configuration.hiddenSize
             let hidden = lm.model.forward(batch: live.map { [$0.generated.last!] }, caches: live.map(\.cache))
-            let stacked = FloatBuffer(count: live.count * C), z = FloatBuffer(count: live.count * V)
-            for (j, h) in hidden.enumerated() { (stacked.pointer + j * C).update(from: h.pointer, count: C) }
-            lm.model.logits(hidden: stacked.pointer, rows: live.count, into: z.pointer)
-            for (j, slot) in live.enumerated() { sample(slot, logits: z.pointer + j * V, onText: onText) }
+            if stepHidden.count < live.count * C {
+                stepHidden = FloatBuffer(count: live.count * C)
+                stepLogits = FloatBuffer(count: live.count * V)
+            }
+            for (j, h) in hidden.enumerated() { (stepHidden.pointer + j * C).update(from: h.pointer, count: C) }
+            lm.model.logits(hidden: stepHidden.pointer, rows: live.count, into: stepLogits.pointer)
+            for (j, slot) in live.enumerated() { sample(slot, logits: stepLogits.pointer + j * V, onText: onText) }
         }
 
         active.removeAll { slot in

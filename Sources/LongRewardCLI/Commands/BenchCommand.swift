@@ -194,14 +194,13 @@ struct BenchJudgeCommand: AsyncParsableCommand {
     var maxTokens: Int = 256
 
     @Option(name: .long, help: "Verdict mode: parse, expected or direct.")
-    var verdict: String = "parse"
+    var verdict: VerdictMode = .parse
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
     func validate() throws {
         guard calls >= 1, inFlight >= 1, maxTokens >= 8 else { throw ValidationError("--calls and --in-flight must be positive, --max-tokens at least 8") }
-        guard VerdictMode(rawValue: verdict) != nil else { throw ValidationError("--verdict must be parse, expected or direct") }
     }
 
     func run() async throws {
@@ -210,12 +209,11 @@ struct BenchJudgeCommand: AsyncParsableCommand {
         let folder = try RubricLibrary.locate()
         let root = (folder as NSString).deletingLastPathComponent
         let document = try String(contentsOfFile: root + "/Corpora/harrow-valley-report.md", encoding: .utf8)
-        let mode = VerdictMode(rawValue: verdict)!
         let requests = try JudgeBenchmark.requests(
             rubrics: try RubricLibrary(folder: folder), demoItems: root + "/Corpora/harrow-valley-demo.jsonl", document: document,
-            count: calls, maxTokens: maxTokens, verdict: mode)
+            count: calls, maxTokens: maxTokens, verdict: verdict)
         Console.status("\(calls) judge calls, \(inFlight) in flight, \(modelOptions.threads) thread(s), continuous then static batching")
-        let r = try await JudgeBenchmark.run(lm, requests: requests, inFlight: inFlight, verdict: mode)
+        let r = try await JudgeBenchmark.run(lm, requests: requests, inFlight: inFlight, verdict: verdict)
         Console.clearStatus()
         if json { print(try Console.json(r)); return }
         for f in r.results {

@@ -53,13 +53,13 @@ struct ScoreCommand: AsyncParsableCommand {
     var maxNewTokens: Int?
 
     @Option(name: .long, help: "How ratings and support labels are read: parse (the judge writes [[n]]), expected (analysis, then the probability-weighted verdict after '[['), direct (no analysis: one prefill). Default: direct for the embedded judge (measured: see README), parse for a server.")
-    var verdict: String?
+    var verdict: VerdictMode?
 
     /// The verdict mode in effect: the embedded judge reads verdicts directly by default (as
     /// accurate as parsing on the labelled answers, about ten times cheaper, never a format
     /// failure); servers parse unless told otherwise.
     var verdictMode: VerdictMode {
-        if let verdict, let mode = VerdictMode(rawValue: verdict) { return mode }
+        if let verdict { return verdict }
         if case .http? = try? Backend(parsing: judge, model: judgeModel) { return .parse }
         return .direct
     }
@@ -75,7 +75,6 @@ struct ScoreCommand: AsyncParsableCommand {
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         if let maxNewTokens, maxNewTokens < 8 { throw ValidationError("--max-new-tokens must be at least 8") }
         guard parsedWeights != nil else { throw ValidationError("--weights takes four comma-separated numbers, got '\(weights)'") }
-        if let verdict, VerdictMode(rawValue: verdict) == nil { throw ValidationError("--verdict must be parse, expected or direct") }
         guard NoStatementPolicy(rawValue: noStatements) != nil else {
             throw ValidationError("--no-statements must be exclude, full or zero")
         }
