@@ -99,7 +99,7 @@ public final class DecodeScheduler {
                 slot.prefilling = false
                 if let probe = slot.parameters.probe, probe.direct {
                     // No analysis: the verdict right after the prompt and the forced prefix.
-                    readVerdict(slot, context: lm.tokenizer.encode(probe.forcedPrefix), forced: true, onText: onText)
+                    readVerdict(slot, context: slot.forcedTokens, forced: true, onText: onText)
                 } else {
                     lm.model.logits(hidden: hidden.pointer + (n - 1) * lm.model.configuration.hiddenSize, rows: 1, into: logits.pointer)
                     sample(slot, logits: logits.pointer, onText: onText)
@@ -141,7 +141,8 @@ public final class DecodeScheduler {
     /// Makes a waiting sequence active: its cache, the copied prefix, or an immediate finish.
     private func admit(_ slot: Slot) -> Slot {
         let ctx = lm.model.configuration.contextLength
-        let extra = slot.parameters.probe.map { lm.tokenizer.encode($0.forcedPrefix).count + 4 } ?? 0
+        if let probe = slot.parameters.probe { slot.forcedTokens = lm.tokenizer.encode(probe.forcedPrefix) }
+        let extra = slot.parameters.probe == nil ? 0 : slot.forcedTokens.count + 4
         let capacity = min(ctx, slot.prompt.count + slot.parameters.maxTokens + extra)
         slot.cache = lm.model.makeCache(capacity: max(1, capacity))
         if slot.prompt.count + extra >= slot.cache.capacity {
@@ -206,7 +207,7 @@ public final class DecodeScheduler {
         } else {
             // No opener: what is left of the analysis, then the forced prefix, so the verdict is
             // still read (never a format failure).
-            readVerdict(st, context: tailTokens + lm.tokenizer.encode(probe.forcedPrefix), forced: true, onText: onText)
+            readVerdict(st, context: tailTokens + st.forcedTokens, forced: true, onText: onText)
         }
     }
 
@@ -286,6 +287,8 @@ public final class DecodeScheduler {
         var stopReason: StopReason?
         var verdictLogProbabilities: [Double]?
         var forcedVerdict = false
+        /// The probe's forced prefix as tokens (encoded once, at admission).
+        var forcedTokens: [Int32] = []
         let stopStrings: [String]
         let keepStop: Bool
 
