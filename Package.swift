@@ -86,6 +86,8 @@ let package = Package(
             dependencies: ["Scoring", "Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"],
             swiftSettings: numericSettings
         ),
+        .target(name: "Reports", dependencies: ["Scoring", "Store"]),
+        .target(name: "Evaluation", dependencies: ["Reports", "Scoring", "Judges", "Retrieval", "Store", "Formats", "Kernels"]),
         .target(
             name: "Training",
             dependencies: ["Kernels", "Formats", "Tokenizers", "Models"],
@@ -100,6 +102,7 @@ let package = Package(
             name: "LongRewardCLI",
             dependencies: [
                 "Kernels", "Formats", "Tokenizers", "Models", "Benchmarking", "Retrieval", "Scoring", "Preferences", "Training",
+                "Reports", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -130,6 +133,10 @@ let package = Package(
         .testTarget(
             name: "ScoringTests",
             dependencies: ["Scoring", "Judges", "Models", "Retrieval", "Store", "OpenAICompatible", "LoopbackServer"]
+        ),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["Evaluation", "Reports", "Scoring", "Judges", "Store", "Retrieval"]
         ),
         .testTarget(
             name: "PreferencesTests",

@@ -163,7 +163,7 @@ public struct Rubric: Sendable {
 public struct RubricVerdict: Sendable, Equatable {
     /// Allowed verdicts as written between opener and closer.
     public let labels: [String]
-    /// Each label's value: the number for ratings, 1 / 0.5 / 0 for support labels.
+    /// Each label's value: the number for ratings, 1 / 0.5 / 0 for support labels, 1 / 0 for A / B.
     public let values: [Double]
     /// `[[` and `]]`.
     public let opener: String, closer: String
@@ -197,8 +197,13 @@ public struct RubricVerdict: Sendable, Equatable {
                     throw JudgeError.invalidRubric(path: path, reason: "verdict label '\(label)' is not Fully, Partially or No")
                 }
                 values.append(l.value)
+            case .choice:
+                guard let c = Choice(rawValue: label) else {
+                    throw JudgeError.invalidRubric(path: path, reason: "verdict label '\(label)' is not A or B (choice rubric)")
+                }
+                values.append(c == .a ? 1 : 0)
             default:
-                throw JudgeError.invalidRubric(path: path, reason: "'verdict' applies to rating and support rubrics only")
+                throw JudgeError.invalidRubric(path: path, reason: "'verdict' applies to rating, support and choice rubrics only")
             }
         }
         (self.labels, self.values, self.opener, self.closer, forcedPrefix) = (labels, values, opener, closer, forced)

@@ -80,7 +80,8 @@ public enum VerdictParser {
 
     /// The verdict from a judge's probabilities over `verdict.labels`: the probability-weighted
     /// mean of their values, renormalised over the labels (nil when they carry no probability).
-    /// Ratings give `.rating`; support labels give `.supportValue` with the most likely label.
+    /// Ratings give `.rating`; support labels give `.supportValue` with the most likely label;
+    /// choices give the more likely letter.
     public static func expected(_ probabilities: [Double], verdict: RubricVerdict, mode: ParseMode) -> Verdict? {
         guard probabilities.count == verdict.labels.count else { return nil }
         let mass = probabilities.reduce(0, +)
@@ -92,6 +93,12 @@ public enum VerdictParser {
             let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
             guard let label = SupportLabel(rawValue: verdict.labels[best]) else { return nil }
             return .supportValue(value, label: label)
+        case .choice:
+            // The more likely letter; an exact tie is no verdict.
+            guard let a = verdict.labels.firstIndex(of: Choice.a.rawValue), let b = verdict.labels.firstIndex(of: Choice.b.rawValue),
+                probabilities[a] != probabilities[b]
+            else { return nil }
+            return .choice(probabilities[a] > probabilities[b] ? .a : .b)
         default: return nil
         }
     }

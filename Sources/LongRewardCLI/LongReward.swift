@@ -12,6 +12,6 @@ struct LongReward: AsyncParsableCommand {
             $LONGREWARD_HOME (default ~/.cache/longreward); `make setup` fetches them.
             """,
         version: "0.1.0",
-        subcommands: [IndexCommand.self, ScoreCommand.self, SampleCommand.self, PairsCommand.self, MetaJudgeCommand.self, SynthCommand.self, LabelCommand.self, TrainCommand.self, GenerateCommand.self, LogprobsCommand.self, EmbedCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [IndexCommand.self, ScoreCommand.self, EvalCommand.self, ReportCommand.self, SampleCommand.self, PairsCommand.self, MetaJudgeCommand.self, SynthCommand.self, LabelCommand.self, TrainCommand.self, GenerateCommand.self, LogprobsCommand.self, EmbedCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }

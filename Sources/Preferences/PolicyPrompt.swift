@@ -16,23 +16,9 @@ enum PolicyPrompt {
     static func context(
         document: DocumentRecord, question: String, index: DocumentIndex, budget: Int, rubric: Rubric
     ) async throws -> String {
-        if document.tokenCount <= budget { return document.text }
-        let fine = try index.store.chunks(documentID: document.id, level: .fine)
-        guard !fine.isEmpty else { return document.text }
-        let ranked = try await index.evidence(for: [question], documentID: document.id, k: fine.count, inDocumentOrder: false)[0]
-        var used = 0
-        var picked: [ChunkRecord] = []
-        for chunk in ranked {
-            let cost = chunk.tokenEnd - chunk.tokenStart
-            if used + cost > budget { continue }
-            used += cost
-            picked.append(chunk)
-        }
-        let passages = try picked.sorted { $0.ordinal < $1.ordinal }.map { chunk in
-            try rubric.format("passage", ["position": chunk.positionLabel(documentTokens: document.tokenCount), "text": chunk.text])
-        }
-        let note = rubric.formats["excerpt_note"].map { [$0] } ?? []
-        return (note + passages).joined(separator: "\n\n")
+        try await index.context(document: document, question: question, budget: budget, note: rubric.formats["excerpt_note"]) {
+            try rubric.format("passage", ["position": $1, "text": $0.text])
+        }.text
     }
 
     /// The conversation for (document context, question).

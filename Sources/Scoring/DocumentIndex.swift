@@ -149,6 +149,32 @@ public final class DocumentIndex: @unchecked Sendable {
         }
     }
 
+    /// The document as a judge or policy sees it within `budget` tokens: the whole text when it
+    /// fits, otherwise the best-matching fine chunks for `question` that fit, put back in document
+    /// order, each written by `passage` (chunk, its position label) and headed by `note`.
+    public func context(
+        document: DocumentRecord, question: String, budget: Int, note: String?,
+        passage: (ChunkRecord, String) throws -> String
+    ) async throws -> DocumentContext {
+        if document.tokenCount <= budget { return DocumentContext(text: document.text, whole: true, passages: 0, tokens: document.tokenCount) }
+        let fine = try store.chunks(documentID: document.id, level: .fine)
+        guard !fine.isEmpty else { return DocumentContext(text: document.text, whole: true, passages: 0, tokens: document.tokenCount) }
+        let ranked = try await evidence(for: [question], documentID: document.id, k: fine.count, inDocumentOrder: false)[0]
+        var used = 0
+        var picked: [ChunkRecord] = []
+        for chunk in ranked {
+            let cost = chunk.tokenEnd - chunk.tokenStart
+            if used + cost > budget { continue }
+            used += cost
+            picked.append(chunk)
+        }
+        let passages = try picked.sorted { $0.ordinal < $1.ordinal }.map {
+            try passage($0, $0.positionLabel(documentTokens: document.tokenCount))
+        }
+        let text = ((note.map { [$0] } ?? []) + passages).joined(separator: "\n\n")
+        return DocumentContext(text: text, whole: false, passages: picked.count, tokens: used)
+    }
+
     /// The document an input line refers to: a stored one by id, or text or a file, ingested
     /// (chunked, embedded, indexed) on first sight.
     public func resolve(_ source: DocumentSource, line: Int, inputFile: String) async throws -> DocumentRecord {
@@ -170,6 +196,18 @@ public final class DocumentIndex: @unchecked Sendable {
             return try await ingest(text: docs[0].text, id: docs[0].id, source: path).document
         }
     }
+}
+
+/// What ``DocumentIndex/context(document:question:budget:note:passage:)`` shows of a document.
+public struct DocumentContext: Sendable, Equatable {
+    /// The text for the prompt.
+    public var text: String
+    /// True when the whole document fitted.
+    public var whole: Bool
+    /// Passages shown when it did not (0 when whole).
+    public var passages: Int
+    /// Document tokens shown.
+    public var tokens: Int
 }
 
 extension ChunkRecord {

@@ -207,19 +207,25 @@ public enum ScoreJob {
         guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
             throw ScoringError.unwritableOutput(path: options.outputPath, reason: "cannot create \(partial)")
         }
-        // Items without answers score their stored ones; count those whose id is known up front.
-        let total = try items.reduce(0) { sum, item in
-            if !item.answers.isEmpty { return sum + item.answers.count }
-            let documentID: String? = if case .storedID(let id) = item.document { id } else { nil }
-            guard let itemID = item.id ?? documentID.map({ Scorer.itemID(given: nil, documentID: $0, question: item.question) })
-            else { return sum }
-            return sum + (try index.store.answers(itemID: itemID).count)
+        // Every document is ingested and every item stored first, so that the judge calls the run
+        // will make are known (estimated) before the first one.
+        var prepared: [(item: ItemRecord, document: DocumentRecord, answers: [AnswerRecord])] = []
+        do {
+            for item in items { prepared.append(try await scorer.prepare(item, inputFile: options.inputPath)) }
+            for p in prepared { scorer.plan.add(try scorer.plannedCalls(document: p.document, answers: p.answers)) }
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: partial)
+            try? index.store.finishRun(runID, status: .failed, summary: "\(error)")
+            throw error
         }
+        let total = prepared.reduce(0) { $0 + $1.answers.count }
         let collector = RecordCollector(total: total)
         let report: @Sendable () -> Void = {
             let c = runner.counters.snapshot
             onProgress(ScoringProgress(
-                done: collector.done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut))
+                done: collector.done, total: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut,
+                plannedCalls: scorer.plan.total))
         }
         // A heartbeat, so long judge calls still move the progress line.
         let heartbeat = Task {
@@ -233,8 +239,7 @@ public enum ScoreJob {
         lineEncoder.keyEncodingStrategy = .convertToSnakeCase
         lineEncoder.outputFormatting = .sortedKeys
         do {
-            for item in items {
-                let (record, document, answers) = try await scorer.prepare(item, inputFile: options.inputPath)
+            for (record, document, answers) in prepared {
                 let itemCollector = RecordCollector(total: answers.count)
                 try await scorer.score(item: record, document: document, answers: answers) { score in
                     itemCollector.append([score])
@@ -246,6 +251,7 @@ public enum ScoreJob {
                     handle.write(try lineEncoder.encode(r))
                     handle.write(Data("\n".utf8))
                 }
+                try index.store.recordRunAnswers(runID, answerIDs: itemRecords.map(\.answerId), configHash: scorer.configHash)
                 collector.append(itemRecords)
             }
             try handle.close()
@@ -258,11 +264,49 @@ public enum ScoreJob {
             throw error
         }
         let c = runner.counters.snapshot
+        let seconds = Date().timeIntervalSince(started)
+        try index.store.setRunStats(runID, stats: RunStats(
+            answers: total, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut,
+            cachedPromptTokens: c.cachedPromptTokens, seconds: seconds, configHash: scorer.configHash).json)
         try index.store.finishRun(runID, status: .finished, summary: "\(total) answers, \(c.calls) judge calls, \(c.cacheHits) cache hits")
         return ScoreSummary(
             records: collector.records, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut,
-            cachedPromptTokens: c.cachedPromptTokens, seconds: Date().timeIntervalSince(started), runID: runID,
+            cachedPromptTokens: c.cachedPromptTokens, seconds: seconds, runID: runID,
             configHash: scorer.configHash)
+    }
+}
+
+/// A run's totals, stored as JSON in `runs.stats` for reports.
+public struct RunStats: Sendable, Codable, Equatable {
+    /// Answers produced; fresh judge calls; cache hits; tokens; prefix-cached prompt tokens.
+    public var answers: Int, calls: Int, cacheHits: Int, tokensIn: Int, tokensOut: Int, cachedPromptTokens: Int
+    /// Wall time.
+    public var seconds: Double
+    /// The scoring configuration the rewards are stored under.
+    public var configHash: String
+
+    /// Creates totals.
+    public init(
+        answers: Int, calls: Int, cacheHits: Int, tokensIn: Int, tokensOut: Int, cachedPromptTokens: Int, seconds: Double, configHash: String
+    ) {
+        (self.answers, self.calls, self.cacheHits, self.tokensIn, self.tokensOut) = (answers, calls, cacheHits, tokensIn, tokensOut)
+        (self.cachedPromptTokens, self.seconds, self.configHash) = (cachedPromptTokens, seconds, configHash)
+    }
+
+    /// Reads stored totals.
+    public init?(json: String?) {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let json, let s = try? decoder.decode(RunStats.self, from: Data(json.utf8)) else { return nil }
+        self = s
+    }
+
+    /// The stored form.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
 

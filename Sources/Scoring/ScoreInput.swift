@@ -61,7 +61,7 @@ public enum ScoreInput {
         }
     }
 
-    static func parse(object: [String: Any], number: Int, file: String, folder: String, answersRequired: Bool) throws -> ScoreItem {
+    package static func parse(object: [String: Any], number: Int, file: String, folder: String, answersRequired: Bool) throws -> ScoreItem {
         func bad(_ reason: String) -> ScoringError { .badInput(file: file, line: number, reason: reason) }
         func string(_ keys: [String]) throws -> String? {
             for key in keys {

@@ -74,6 +74,8 @@ public struct ScoringProgress: Sendable {
     public var calls: Int, cacheHits: Int
     /// Tokens so far.
     public var tokensIn: Int, tokensOut: Int
+    /// Judge calls expected in all (an estimate until every answer's statements are known).
+    public var plannedCalls: Int = 0
 }
 
 /// Scores answers: helpfulness, logic, faithfulness, completeness and the reward.
@@ -86,6 +88,8 @@ public final class Scorer: Sendable {
     public let configuration: ScoringConfiguration
     /// Hash of judge, rubrics, embedder, chunking and settings: the key of stored rewards.
     public let configHash: String
+    /// Expected judge calls, corrected as statements are extracted (see ``plannedCalls(document:answers:)``).
+    public let plan = CallPlan()
     let rubrics: [String: Rubric]
 
     /// Creates a scorer; every required rubric must be in `library`.
@@ -248,10 +252,12 @@ public final class Scorer: Sendable {
         var usage = JudgeUsage()
         usage.add(extraction)
         guard case .statements(let statements)? = extraction.verdict else {
+            plan.add(-CallPlan.statementsEstimate)
             return (DimensionResult(
                 status: .failed, score: nil, reason: extraction.failure ?? "no <statement> list in \(extraction.attempts) attempts",
                 outputs: extraction.outputs), [], usage)
         }
+        plan.add(statements.count - CallPlan.statementsEstimate)
         if statements.isEmpty {
             let reason = "the answer makes no factual statement (policy: \(configuration.noStatementPolicy.rawValue))"
             switch configuration.noStatementPolicy {
@@ -347,6 +353,7 @@ public final class Scorer: Sendable {
         -> (DimensionResult, JudgeOutcome?)
     {
         if let extractFailure {
+            plan.add(-1)
             return (DimensionResult(status: .failed, score: nil, reason: extractFailure, outputs: nil), nil)
         }
         let rubric = rubrics["completeness"]!

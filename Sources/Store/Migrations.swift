@@ -173,5 +173,15 @@ extension Migration {
         Migration(version: 4, name: "verdicts read from probabilities", sql: """
             ALTER TABLE judge_calls ADD COLUMN verdict TEXT;
             """),
+        Migration(version: 5, name: "the answers each run produced, and run totals", sql: """
+            CREATE TABLE run_answers (
+                run_id      INTEGER NOT NULL REFERENCES runs(id),
+                answer_id   TEXT NOT NULL REFERENCES answers(id),
+                config_hash TEXT NOT NULL,
+                PRIMARY KEY (run_id, answer_id, config_hash)
+            );
+            ALTER TABLE runs ADD COLUMN stats TEXT;
+            CREATE INDEX judge_calls_run ON judge_calls(run_id);
+            """),
     ]
 }

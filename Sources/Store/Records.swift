@@ -195,3 +195,29 @@ public struct JudgeCallRecord: Sendable, Equatable {
 public enum RunStatus: String, Sendable {
     case running, finished, failed, interrupted
 }
+
+/// One row of `runs`.
+public struct RunRecord: Sendable, Equatable {
+    /// Run id.
+    public var id: Int64
+    /// The command line (`score input.jsonl`) and its settings.
+    public var command: String, config: String
+    /// How it ended (or `running`).
+    public var status: RunStatus
+    /// ISO-8601 start and end times.
+    public var startedAt: String, finishedAt: String?
+    /// The one-line summary, and the totals as JSON (runs since store version 5).
+    public var summary: String?, stats: String?
+}
+
+/// A run's judge calls for one rubric (see ``Store/judgeCallStats(runID:)``).
+public struct JudgeCallStats: Sendable, Equatable {
+    /// The rubric.
+    public var rubricID: String
+    /// Call rows, unparseable rows, error rows, retry attempts.
+    public var calls: Int, unparseable: Int, errors: Int, retries: Int
+    /// Tokens.
+    public var tokensIn: Int, tokensOut: Int
+    /// Mean latency of the calls that have one.
+    public var meanLatencyMilliseconds: Double?
+}

@@ -379,6 +379,65 @@ public final class Store: @unchecked Sendable {
             [.text(status.rawValue), .text(Self.now()), .text(summary), .integer(id)])
     }
 
+    /// Records run totals (JSON: calls, cache hits, tokens, seconds) beside the summary.
+    public func setRunStats(_ id: Int64, stats: String) throws {
+        try connection.run("UPDATE runs SET stats = ? WHERE id = ?", [.text(stats), .integer(id)])
+    }
+
+    /// Notes that a run produced (scored or replayed) these answers under a configuration.
+    public func recordRunAnswers(_ runID: Int64, answerIDs: [String], configHash: String) throws {
+        try connection.transaction {
+            for id in answerIDs {
+                try connection.run(
+                    "INSERT OR IGNORE INTO run_answers(run_id, answer_id, config_hash) VALUES (?, ?, ?)",
+                    [.integer(runID), .text(id), .text(configHash)])
+            }
+        }
+    }
+
+    /// Every run, newest first.
+    public func runs() throws -> [RunRecord] {
+        try connection.query("SELECT * FROM runs ORDER BY id DESC").map { row in
+            RunRecord(
+                id: Int64(row["id"].int ?? 0), command: row["command"].string ?? "", config: row["config"].string ?? "",
+                status: RunStatus(rawValue: row["status"].string ?? "") ?? .failed, startedAt: row["started_at"].string ?? "",
+                finishedAt: row["finished_at"].string, summary: row["summary"].string, stats: row["stats"].string)
+        }
+    }
+
+    /// The reward records (JSON) a run produced, in item and answer order: those it noted in
+    /// `run_answers`, or for runs before that table, the rewards it wrote.
+    public func runRewardRecords(_ runID: Int64) throws -> [String] {
+        let noted = try connection.query(
+            """
+            SELECT r.record FROM run_answers n JOIN rewards r ON r.answer_id = n.answer_id AND r.config_hash = n.config_hash
+            JOIN answers a ON a.id = n.answer_id WHERE n.run_id = ? ORDER BY a.item_id, a.ordinal
+            """, [.integer(runID)])
+        if !noted.isEmpty { return noted.compactMap { $0["record"].string } }
+        return try connection.query(
+            "SELECT r.record FROM rewards r JOIN answers a ON a.id = r.answer_id WHERE r.run_id = ? ORDER BY a.item_id, a.ordinal",
+            [.integer(runID)]
+        ).compactMap { $0["record"].string }
+    }
+
+    /// The judge calls a run made, per rubric: rows, unparseable and error rows, retries
+    /// (attempt > 1), tokens in and out, mean latency (ms).
+    public func judgeCallStats(runID: Int64) throws -> [JudgeCallStats] {
+        try connection.query(
+            """
+            SELECT rubric_id, COUNT(*) AS n, SUM(status = 'unparseable') AS unparsed, SUM(status = 'error') AS errors,
+                   SUM(attempt > 1) AS retries, COALESCE(SUM(tokens_in), 0) AS tin, COALESCE(SUM(tokens_out), 0) AS tout,
+                   AVG(latency_ms) AS latency
+            FROM judge_calls WHERE run_id = ? GROUP BY rubric_id ORDER BY rubric_id
+            """, [.integer(runID)]
+        ).map { row in
+            JudgeCallStats(
+                rubricID: row["rubric_id"].string ?? "", calls: row["n"].int ?? 0, unparseable: row["unparsed"].int ?? 0,
+                errors: row["errors"].int ?? 0, retries: row["retries"].int ?? 0, tokensIn: row["tin"].int ?? 0,
+                tokensOut: row["tout"].int ?? 0, meanLatencyMilliseconds: row["latency"].double)
+        }
+    }
+
     /// The status of a run.
     public func runStatus(_ id: Int64) throws -> RunStatus? {
         try connection.first("SELECT status FROM runs WHERE id = ?", [.integer(id)]).flatMap { RunStatus(rawValue: $0["status"].string ?? "") }

@@ -25,77 +25,13 @@ struct ScoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Where to write one JSON line per answer.")
     var output: String
 
-    @Option(name: .long, help: "Judge: 'local' (SmolLM2 in process), 'local:MODEL.gguf', or an OpenAI-compatible base URL.")
-    var judge: String = "local"
-
-    @Option(name: .long, help: "Model name sent to an HTTP judge.")
-    var judgeModel: String?
-
-    @Option(name: .long, help: "Judge calls in flight (HTTP) or decoded together (local).")
-    var concurrency: Int = 8
-
-    @Option(name: .long, help: "Rubrics folder (default: found beside the binary or in ./Rubrics).")
-    var rubrics: String?
-
-    @Option(name: .long, help: "Weights of helpfulness,logic,faithfulness,completeness.")
-    var weights: String = "1,1,1,1"
-
-    @Option(name: .long, help: "Evidence chunks per statement.")
-    var topK: Int = 5
-
-    @Option(name: .long, help: "Faithfulness of an answer with no factual statement: exclude (from the reward), full (10) or zero.")
-    var noStatements: String = "exclude"
-
-    @Option(name: .long, help: "Judge attempts per call when the output cannot be parsed (first at 0.01, then 0.95).")
-    var attempts: Int = 5
-
-    @Option(name: .long, help: "Cap every rubric's completion budget (tokens); small local judges ramble.")
-    var maxNewTokens: Int?
-
-    @Option(name: .long, help: "How ratings and support labels are read: parse (the judge writes [[n]]), expected (analysis, then the probability-weighted verdict after '[['), direct (no analysis: one prefill). Default: direct for the embedded judge (measured: see README), parse for a server.")
-    var verdict: VerdictMode?
-
-    /// The verdict mode in effect: the embedded judge reads verdicts directly by default (as
-    /// accurate as parsing on the labelled answers, about ten times cheaper, never a format
-    /// failure); servers parse unless told otherwise.
-    var verdictMode: VerdictMode {
-        if let verdict { return verdict }
-        if case .http? = try? Backend(parsing: judge, model: judgeModel) { return .parse }
-        return .direct
-    }
-
-    @Flag(name: .long, help: "Do not reuse rubric prefixes in the local judge's KV cache (for measurement).")
-    var noPrefixCache = false
+    @OptionGroup var scoring: ScoringOptions
 
     @Flag(name: .long, help: "Print the summary as JSON.")
     var json = false
 
-    func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
-        if let maxNewTokens, maxNewTokens < 8 { throw ValidationError("--max-new-tokens must be at least 8") }
-        guard parsedWeights != nil else { throw ValidationError("--weights takes four comma-separated numbers, got '\(weights)'") }
-        guard NoStatementPolicy(rawValue: noStatements) != nil else {
-            throw ValidationError("--no-statements must be exclude, full or zero")
-        }
-        do { _ = try Backend(parsing: judge, model: judgeModel) } catch { throw ValidationError("--judge: \(error)") }
-    }
-
-    var parsedWeights: [Double]? {
-        let w = weights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        return w.count == 4 && w.allSatisfy { $0 != nil } ? w.map { $0! } : nil
-    }
-
     func run() async throws {
-        var options = ScoreJobOptions(pipeline: try storeOptions.pipeline(concurrency: concurrency), inputPath: input, outputPath: output)
-        options.judge = try Backend(parsing: judge, model: judgeModel)
-        options.judgeModel = judgeModel
-        options.rubricsFolder = rubrics
-        options.prefixCaching = !noPrefixCache
-        options.maxNewTokens = maxNewTokens
-        options.configuration = ScoringConfiguration(
-            weights: parsedWeights!, topK: topK, noStatementPolicy: NoStatementPolicy(rawValue: noStatements)!,
-            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode)
+        let options = try scoring.jobOptions(store: storeOptions, input: input, output: output)
         let bar = ProgressBar()
         let summary = try await ScoreJob.run(options) { bar.update($0) }
         Console.clearStatus()
@@ -162,26 +98,49 @@ final class ProgressBar: @unchecked Sendable {
     private let terminal = isatty(STDERR_FILENO) != 0
     private var last = (-1, -1)
 
+    /// Score progress: the bar and ETA follow judge calls (done against the planned total),
+    /// so the estimate appears after the first calls rather than the first finished answer.
     func update(_ p: ScoringProgress) {
         update(
             done: p.done, total: p.total, unit: "answers", calls: p.calls, caller: "judge", cacheHits: p.cacheHits,
-            tokens: p.tokensIn + p.tokensOut)
+            tokens: p.tokensIn + p.tokensOut, plannedCalls: p.plannedCalls)
     }
 
-    func update(done: Int, total: Int, unit: String, calls: Int, caller: String, cacheHits: Int, tokens: Int) {
+    /// Draws the line. With `plannedCalls`, the fraction done is calls (fresh and cached) over
+    /// the planned calls; otherwise finished units over all units.
+    func update(
+        done: Int, total: Int, unit: String, calls: Int, caller: String, cacheHits: Int, tokens: Int, plannedCalls: Int? = nil
+    ) {
         lock.withLock {
-            // On a terminal the line redraws every second; in a log, only when something finished.
-            if !terminal && last == (done, calls) { return }
-            last = (done, calls)
+            let callsDone = calls + cacheHits
+            // On a terminal the line redraws every second; in a log, only when something moved.
+            if !terminal && last == (done, callsDone) { return }
+            last = (done, callsDone)
             let elapsed = Date().timeIntervalSince(started)
-            let fraction = total > 0 ? Double(done) / Double(total) : 1
+            let fraction: Double
+            let callText: String
+            if let plannedCalls, plannedCalls > 0 {
+                let planned = max(plannedCalls, callsDone)
+                fraction = done >= total ? 1 : min(0.999, Double(callsDone) / Double(planned))
+                callText = "\(callsDone)/~\(planned) \(caller) calls (\(cacheHits) cached)"
+            } else {
+                fraction = total > 0 ? Double(done) / Double(total) : 1
+                callText = "\(calls) \(caller) calls, \(cacheHits) cached"
+            }
             let width = 24
             let filled = Int(min(1, fraction) * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let eta = done > 0 ? "\(Int(elapsed / Double(done) * Double(max(0, total - done)))) s" : "?"
+            let eta = fraction > 0 && fraction < 1 ? Self.duration(elapsed / fraction * (1 - fraction)) : (fraction >= 1 ? "0 s" : "?")
             Console.status(
-                "[\(bar)] \(done)/\(total) \(unit), \(calls) \(caller) calls, \(cacheHits) cached, "
-                    + "\(tokens) tokens, \(Int(elapsed)) s elapsed, ETA \(eta)")
+                "[\(bar)] \(done)/\(total) \(unit), \(callText), \(tokens) tokens, \(Self.duration(elapsed)) elapsed, ETA \(eta)")
         }
+    }
+
+    /// `42 s`, `3 min 05 s`, `1 h 02 min`.
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return String(format: "%d min %02d s", s / 60, s % 60) }
+        return String(format: "%d h %02d min", s / 3600, (s % 3600) / 60)
     }
 }
