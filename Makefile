@@ -25,7 +25,9 @@ build:
 DATASETS_PYTHON := $(LONGREWARD_HOME)/venv-datasets/bin/python
 test: setup
 	@scripts/setup.sh datasets
-	LONGREWARD_DATASETS_PYTHON="$$( [ -x $(DATASETS_PYTHON) ] && echo $(DATASETS_PYTHON) )" $(SWIFT) test -c release
+	@scripts/setup.sh chromium
+	LONGREWARD_DATASETS_PYTHON="$$( [ -x $(DATASETS_PYTHON) ] && echo $(DATASETS_PYTHON) )" \
+	LONGREWARD_CHROMIUM="$$(command -v chromium || command -v chromium-browser || true)" $(SWIFT) test -c release
 
 DEMO ?= $(LONGREWARD_HOME)/demo
 demo: setup

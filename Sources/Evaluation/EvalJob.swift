@@ -108,7 +108,11 @@ public enum EvalJob {
                             rubric: r, runner: runner, index: index, prepared: p, pairs: entry.preferences, budget: options.contextTokens)
                     }
                 }?()
-                results.append(ItemResult(entry: entry, id: p.item.id, longreward: try await lr, pointwise: try await pw, pairwise: try await pr))
+                let scored = try await lr
+                if let scored {
+                    try index.store.recordRunAnswers(runID, answerIDs: scored.records.map(\.answerId), configHash: scorer.configHash)
+                }
+                results.append(ItemResult(entry: entry, id: p.item.id, longreward: scored, pointwise: try await pw, pairwise: try await pr))
                 finished.increment()
                 report(finished.value)
             }
@@ -131,6 +135,9 @@ public enum EvalJob {
             try? index.store.finishRun(runID, status: .failed, summary: "\(error)")
             throw error
         }
+        try index.store.setRunStats(runID, stats: RunStats(
+            answers: result.answers, calls: c.calls, cacheHits: c.cacheHits, tokensIn: c.tokensIn, tokensOut: c.tokensOut,
+            cachedPromptTokens: c.cachedPromptTokens, seconds: result.seconds, configHash: scorer.configHash).json)
         try index.store.finishRun(runID, status: .finished, summary: "\(result.pairs) pairs, \(c.calls) judge calls, \(c.cacheHits) cache hits")
         return result
     }

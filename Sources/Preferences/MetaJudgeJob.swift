@@ -93,6 +93,10 @@ public enum MetaJudgeJob {
             questions: items.count, answers: 0, metaJudged: 0, pairs: 0, skipped: [:], weights: PositionWeights.estimate([]),
             judgmentUsage: JudgeUsage(), metaUsage: JudgeUsage(), seconds: 0)
         let totalAnswers = items.reduce(0) { $0 + $1.1.count }
+        // N judgments per answer, then every ordered pair of judgments for the answers kept
+        // (at most `answersPerQuestion` per question; corrected once they are chosen).
+        let planned = totalAnswers * options.judgments
+            + items.reduce(0) { $0 + min($1.1.count, options.answersPerQuestion) } * options.judgments * (options.judgments - 1)
         // 1. N judgments per answer, sampled at temperature.
         struct Judged { let item: ItemRecord; let answer: AnswerRecord; let texts: [String?]; let ratings: [Double?] }
         var judged: [[Judged]] = []
@@ -114,7 +118,7 @@ public enum MetaJudgeJob {
                     let texts: [String?] = outcomes.map { $0.verdict == nil ? nil : $0.outputs.last }
                     perItem.append(Judged(item: item, answer: answer, texts: texts, ratings: ratings))
                     done += 1
-                    onProgress(JobProgress(done: done, total: totalAnswers, unit: "answers judged", usage: session.usage))
+                    onProgress(JobProgress(done: done, total: totalAnswers, unit: "answers judged", usage: session.usage, plannedCalls: planned))
                 }
                 judged.append(perItem)
             }
@@ -153,7 +157,9 @@ public enum MetaJudgeJob {
                         .sorted { ($0.first, $0.second) < ($1.first, $1.second) }
                 }
                 comparisons.append(results)
-                onProgress(JobProgress(done: n + 1, total: selected.count, unit: "answers meta-judged", usage: session.usage))
+                onProgress(JobProgress(
+                    done: n + 1, total: selected.count, unit: "answers meta-judged", usage: session.usage,
+                    plannedCalls: totalAnswers * options.judgments + selected.count * options.judgments * (options.judgments - 1)))
             }
             summary.metaJudged = selected.count
             // 4. Position weights over the whole run, then a battle matrix and Elo per answer.

@@ -80,6 +80,9 @@ public struct JobProgress: Sendable {
     public var unit: String
     /// Usage so far.
     public var usage: JudgeUsage
+    /// Model calls the job expects in all (nil when it cannot tell), so progress and ETA can
+    /// follow calls rather than finished units.
+    public var plannedCalls: Int? = nil
 }
 
 /// A thread-safe count of finished units, for progress from concurrent tasks.

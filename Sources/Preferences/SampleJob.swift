@@ -76,7 +76,7 @@ public enum SampleJob {
                         group.addTask {
                             let outcome = try await session.runner.call(
                                 rubric, values, sample: options.seed * 1000 + k, temperature: options.temperature, topP: options.topP)
-                            onProgress(JobProgress(done: finished.next(), total: total, unit: "answers", usage: session.usage))
+                            onProgress(JobProgress(done: finished.next(), total: total, unit: "answers", usage: session.usage, plannedCalls: total))
                             return (k, outcome)
                         }
                     }

@@ -86,7 +86,12 @@ public enum SynthJob {
         let writer = try JSONLinesWriter(path: options.outputPath)
         do {
             for (n, item) in items.enumerated() {
-                defer { onProgress(JobProgress(done: n + 1, total: items.count, unit: "questions", usage: session.usage)) }
+                // Per question: the perturbed question, two answers, the judgments in both orders.
+                defer {
+                    onProgress(JobProgress(
+                        done: n + 1, total: items.count, unit: "questions", usage: session.usage,
+                        plannedCalls: items.count * (3 + 2 * options.judgments)))
+                }
                 let before = session.usage
                 let document = try await session.index.resolve(item.document, line: item.line, inputFile: options.inputPath)
                 let itemID = Scorer.itemID(given: item.id, documentID: document.id, question: item.question)

@@ -54,7 +54,8 @@ extension ProgressBar {
     /// A preference job's progress.
     func update(_ p: JobProgress) {
         update(
-            done: p.done, total: p.total, unit: p.unit, calls: p.usage.calls, caller: "model", cacheHits: p.usage.cacheHits, tokens: p.usage.tokensIn + p.usage.tokensOut)
+            done: p.done, total: p.total, unit: p.unit, calls: p.usage.calls, caller: "model", cacheHits: p.usage.cacheHits,
+            tokens: p.usage.tokensIn + p.usage.tokensOut, plannedCalls: p.plannedCalls)
     }
 }
 
