@@ -52,6 +52,9 @@ public struct Rubric: Sendable {
     /// How verdicts are written, for reading them from probabilities (rating and support
     /// rubrics; nil: parse only).
     public let verdict: RubricVerdict?
+    /// The template's block labels (`Answer:`, `[Answer A]`): judged text may not start a line
+    /// with one (see ``JudgedText``).
+    public let blockMarkers: [String]
 
     /// The request that reads this rubric's verdict in `mode` (nil for `parse` or a rubric
     /// without verdict labels).
@@ -121,18 +124,31 @@ public struct Rubric: Sendable {
         self.formats = meta["formats"] as? [String: String] ?? [:]
         self.system = String(decoding: systemData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         self.userTemplate = user
+        self.blockMarkers = JudgedText.blockMarkers(userTemplate: user)
         self.examples = examples
         self.contentHash = SHA256.hex(Array(metaData) + Array(systemData) + Array(userData) + Array(exampleData))
     }
 
-    /// Fills the user template; every declared placeholder needs a value.
+    /// Fills the user template; every declared placeholder needs a value. Values are judged
+    /// text: each is neutralised first (``JudgedText/neutralise(_:blockMarkers:)``), so it
+    /// cannot close its block, fake the template's structure or write a verdict. Placeholders
+    /// are filled in one pass, so a value holding `{{name}}` is never filled in turn.
     public func renderUser(_ values: [String: String]) throws -> String {
-        var text = userTemplate
+        var filled: [String: String] = [:]
         for name in placeholders {
             guard let value = values[name] else { throw JudgeError.missingPlaceholder(rubric: id, name: name) }
-            text = text.replacingOccurrences(of: "{{\(name)}}", with: value)
+            filled[name] = JudgedText.neutralise(value, blockMarkers: blockMarkers)
         }
-        return text
+        var out = ""
+        var rest = userTemplate[...]
+        while let open = rest.range(of: "{{") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "}}") else { rest = rest[open.lowerBound...]; break }
+            let name = String(rest[open.upperBound..<close.lowerBound])
+            out += filled[name] ?? String(rest[open.lowerBound..<close.upperBound])
+            rest = rest[close.upperBound...]
+        }
+        return out + rest
     }
 
     /// Fills the named format with `values` (`{{name}}` markers).

@@ -201,7 +201,7 @@ public final class JudgeRunner: Sendable {
                     stored = StoredVerdict(mode: v.mode, reply: reply.verdict, labels: v.labels)
                     record.verdict = String(decoding: try JSONEncoder.sorted.encode(stored), as: UTF8.self)
                 }
-                let (verdict, why) = interpret(raw, stored, rubric)
+                let (verdict, why) = interpret(raw, stored, rubric, judged: values)
                 record.status = verdict == nil ? .unparseable : .parsed
                 record.rawOutput = raw
                 record.parsedValue = verdict?.stored
@@ -218,7 +218,7 @@ public final class JudgeRunner: Sendable {
             }
             outcome.outputs.append(raw)
             // Re-parse cached outputs too: a fixed parser reads old rows correctly.
-            if let verdict = interpret(raw, stored, rubric).verdict {
+            if let verdict = interpret(raw, stored, rubric, judged: values).verdict {
                 outcome.verdict = verdict
                 outcome.verdictSource = stored?.source ?? "parsed"
                 return outcome
@@ -231,7 +231,11 @@ public final class JudgeRunner: Sendable {
 
     /// The verdict of one attempt: from its probabilities when it has them (refused when their
     /// mass is below ``minimumVerdictMass``), else parsed from the text.
-    func interpret(_ raw: String, _ stored: StoredVerdict?, _ rubric: Rubric) -> (verdict: Verdict?, error: String?) {
+    ///
+    /// A parsed rating, support label or choice is read only from what the judge wrote after
+    /// the last line of a judged text (`judged`: the call's placeholder values) it copied, so
+    /// an echoed answer cannot supply the verdict.
+    func interpret(_ raw: String, _ stored: StoredVerdict?, _ rubric: Rubric, judged: [String: String]) -> (verdict: Verdict?, error: String?) {
         if let stored, let p = stored.probabilities, let rv = rubric.verdict {
             if stored.mass < minimumVerdictMass {
                 return (nil, "probability on the allowed verdicts \(stored.mass) is below \(minimumVerdictMass)")
@@ -239,7 +243,14 @@ public final class JudgeRunner: Sendable {
             let v = VerdictParser.expected(p, verdict: rv, mode: rubric.parse)
             return (v, v == nil ? "no probability on the allowed verdicts" : nil)
         }
-        let v = VerdictParser.parse(raw, mode: rubric.parse)
+        let own: String
+        switch rubric.parse {
+        case .rating, .support, .choice:
+            own = String(JudgedText.ownOutput(raw, judged: Array(judged.values), blockMarkers: rubric.blockMarkers))
+        default:
+            own = raw  // statements and extracts legitimately copy the judged text
+        }
+        let v = VerdictParser.parse(own, mode: rubric.parse)
         return (v, v == nil ? "no \(rubric.parse.rawValue) verdict in the output" : nil)
     }
 }

@@ -93,8 +93,10 @@ func makeScorer(
 }
 
 /// Scores one item and returns its records in answer order.
-func scoreItem(_ scorer: Scorer, question: String, answers: [String], document: String = factDocument) async throws -> [AnswerScore] {
-    let item = ScoreItem(id: "q1", document: .text(document), question: question, answers: answers, line: 1)
+func scoreItem(
+    _ scorer: Scorer, question: String, answers: [String], document: String = factDocument, id: String = "q1"
+) async throws -> [AnswerScore] {
+    let item = ScoreItem(id: id, document: .text(document), question: question, answers: answers, line: 1)
     let (record, doc, stored) = try await scorer.prepare(item, inputFile: "test.jsonl")
     let collected = Collected()
     try await scorer.score(item: record, document: doc, answers: stored) { collected.add($0) }
