@@ -135,6 +135,10 @@ let package = Package(
             dependencies: ["Scoring", "Judges", "Models", "Retrieval", "Store", "OpenAICompatible", "LoopbackServer"]
         ),
         .testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["Formats", "Tokenizers", "Judges", "Retrieval", "Scoring", "Evaluation", "OpenAICompatible", "Kernels"]
+        ),
+        .testTarget(
             name: "EvaluationTests",
             dependencies: ["Evaluation", "Reports", "Scoring", "Judges", "Store", "Retrieval"]
         ),

@@ -2,6 +2,7 @@
 // judge over labelled pairs, measure agreement with the labels, cost and biases.
 
 import Foundation
+import Formats
 import Judges
 import Reports
 import Retrieval

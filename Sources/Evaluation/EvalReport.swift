@@ -2,6 +2,7 @@
 // per-dimension accuracy, position and length bias, cost, and accuracy by kind of pair.
 
 import Foundation
+import Formats
 import Reports
 
 /// Renders evaluation results.

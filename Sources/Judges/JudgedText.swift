@@ -14,18 +14,29 @@ public enum JudgedText {
     /// - chat-template markers (`<|im_start|>`, any `<|...|>`) are split (`< |`, `| >`), so the
     ///   tokenizer never reads them as special tokens (a fake end of turn);
     /// - `<statement>` tags lose their angle brackets (`‹statement›`);
+    /// - control characters become spaces (the model's tokenizer would read most of them as
+    ///   its unknown token, which for SmolLM2 is `<|endoftext|>`);
     /// - a line that starts with one of `blockMarkers` (the rubric's own labels such as
     ///   `Answer:` or `[Answer B]`) or a verdict label is quoted with `> `, so it cannot pass for
     ///   the prompt's structure.
     /// Text without any of these is returned unchanged (cached prompts stay valid).
     public static func neutralise(_ text: String, blockMarkers: [String]) -> String {
+        // Unicode scalars, not Characters: the tokenizer reads bytes, so `[` + `[` + a combining
+        // mark is still `[[` to the model, though Swift sees one `[` and one `[́`.
         var out = text
-        if out.contains("[[") || out.contains("]]") {
-            while out.contains("[[") { out = out.replacingOccurrences(of: "[[", with: "[ [") }
-            while out.contains("]]") { out = out.replacingOccurrences(of: "]]", with: "] ]") }
+        if holdsMarker(text) || text.unicodeScalars.contains(where: isControl) {
+            var scalars = String.UnicodeScalarView()
+            var previous: Unicode.Scalar? = nil
+            for original in text.unicodeScalars {
+                // Control characters become spaces: SmolLM2's vocabulary has no piece for most
+                // of them, so they would reach the model as its unknown token, <|endoftext|>.
+                let scalar: Unicode.Scalar = isControl(original) ? " " : original
+                if let p = previous, splits(p, scalar) { scalars.append(" ") }
+                scalars.append(scalar)
+                previous = scalar
+            }
+            out = String(scalars)
         }
-        if out.contains("<|") { out = out.replacingOccurrences(of: "<|", with: "< |") }
-        if out.contains("|>") { out = out.replacingOccurrences(of: "|>", with: "| >") }
         if out.range(of: "statement>", options: .caseInsensitive) != nil {
             for tag in ["<statement>", "</statement>"] {
                 out = out.replacingOccurrences(of: tag, with: tag.replacingOccurrences(of: "<", with: "‹").replacingOccurrences(of: ">", with: "›"), options: .caseInsensitive)
@@ -33,6 +44,19 @@ public enum JudgedText {
         }
         let markers = (blockMarkers + verdictLabels).map { $0.lowercased() }
         guard out.contains(where: { $0 == ":" || $0 == "[" }) else { return out }
+        // Lines end at LF, CRLF or CR alike (Swift reads CRLF as one Character, so a marker after
+        // it would not start a line here, while it does for the model).
+        if out.unicodeScalars.contains("\r") {
+            var scalars = String.UnicodeScalarView()
+            var previousCR = false
+            for scalar in out.unicodeScalars {
+                if scalar == "\r" { scalars.append("\n"); previousCR = true; continue }
+                if scalar == "\n" && previousCR { previousCR = false; continue }
+                previousCR = false
+                scalars.append(scalar)
+            }
+            out = String(scalars)
+        }
         var changed = false
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
             let body = line.drop { $0 == " " || $0 == "\t" }.lowercased()
@@ -41,6 +65,26 @@ public enum JudgedText {
             return "> " + line
         }
         return changed ? lines.joined(separator: "\n") : out
+    }
+
+    /// Whether `text` holds `[[`, `]]`, `<|` or `|>` as adjacent Unicode scalars (how the
+    /// tokenizer sees it).
+    public static func holdsMarker(_ text: String) -> Bool {
+        var previous: Unicode.Scalar? = nil
+        for scalar in text.unicodeScalars {
+            if let p = previous, splits(p, scalar) { return true }
+            previous = scalar
+        }
+        return false
+    }
+
+    /// C0 and C1 control characters other than tab, line feed and carriage return, and DEL.
+    public static func isControl(_ s: Unicode.Scalar) -> Bool {
+        (s.value < 0x20 && s != "\t" && s != "\n" && s != "\r") || (0x7F...0x9F).contains(s.value)
+    }
+
+    static func splits(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Bool {
+        (a == "[" && b == "[") || (a == "]" && b == "]") || (a == "<" && b == "|") || (a == "|" && b == ">")
     }
 
     /// The rubric's block labels: the lines of a user template that hold no placeholder and

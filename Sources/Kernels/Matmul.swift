@@ -72,9 +72,21 @@ public enum GEMM {
     ///
     /// Kernels that parallelise themselves (attention) set this to 1 while they run their own
     /// workers; a busy second core makes two BLAS threads lose more often than win.
+    ///
+    /// The setting is process-wide and not per thread: one component raising it (the embedder
+    /// on its own calls) hands BLAS threads to every other thread's GEMMs too, where they
+    /// spin-wait beside our worker pool. ``singleThreaded`` pins it to 1 for the whole process.
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        set { openblas_set_num_threads(singleThreaded ? 1 : Int32(max(1, newValue))) }
+    }
+
+    /// When true, ``threadCount`` stays 1 whatever is asked: set by the CLI (unless
+    /// `OPENBLAS_NUM_THREADS` is given), where the judge's decoder, its worker pool and the
+    /// embedder run at the same time. Measured in an `eval` run on 2 cores: with the embedder
+    /// raising BLAS to 2 threads, 45% of the CPU went to `sched_yield` and `exec_blas_async`.
+    nonisolated(unsafe) public static var singleThreaded = false {
+        didSet { if singleThreaded { openblas_set_num_threads(1) } }
     }
 
     /// Naive triple loop with the same contract as ``multiply(m:n:k:a:lda:transA:b:ldb:transB:c:ldc:alpha:beta:)``,

@@ -5,6 +5,7 @@
 
 import Foundation
 import Kernels
+import Store
 
 @main
 enum Entry {
@@ -20,7 +21,32 @@ enum Entry {
         // Our kernels parallelise themselves (--threads); OpenBLAS threads of its own would spin
         // beside them (exec_blas_async took half the CPU of a scoring run on 2 cores). The
         // environment variable, when set, wins.
-        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { GEMM.threadCount = 1 }
+        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { GEMM.singleThreaded = true }
+        Interruption.install()
         await LongReward.main()
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM end a run cleanly: calls in flight are abandoned, every run of
+/// this process is marked `interrupted` in its store (committed rows stay; SQLite discards any
+/// transaction left open), output files stay as `<output>.partial`, and the process exits with
+/// 128 + the signal number. A rerun resumes from the store.
+enum Interruption {
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+
+    static func install() {
+        for signal in [SIGINT, SIGTERM] {
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler {
+                let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
+                let marked = ActiveRuns.interruptAll(reason: "interrupted by \(name); rerun the same command to resume")
+                let note = marked > 0 ? "; the run is marked interrupted and a rerun resumes from the store" : ""
+                FileHandle.standardError.write(Data("\nlongreward: interrupted by \(name)\(note)\n".utf8))
+                _exit(128 + signal)
+            }
+            source.resume()
+            sources.append(source)
+        }
     }
 }

@@ -163,7 +163,7 @@ public final class OpenAIClient: Sendable {
                     return (value, attempt, Self.seconds(start.duration(to: clock.now)))
                 } catch {
                     failure = .malformedResponse(
-                        url: url, reason: error.reason, body: OpenAIClientError.snippet(data))
+                        url: url, reason: error.reason, body: OpenAIClientError.snippet(data, hiding: endpoint.apiKey))
                 }
             case .failure(let error):
                 failure = error
@@ -200,7 +200,7 @@ public final class OpenAIClient: Sendable {
                     http.value(forHTTPHeaderField: "Retry-After"))
                 return .failure(
                     .httpStatus(
-                        http.statusCode, url: url, body: OpenAIClientError.snippet(data),
+                        http.statusCode, url: url, body: OpenAIClientError.snippet(data, hiding: endpoint.apiKey),
                         retryAfter: retryAfter))
             }
             return .success(data)

@@ -121,9 +121,12 @@ public enum OpenAIClientError: Error, CustomStringConvertible, Sendable {
         return text
     }
 
-    /// At most ``bodySnippetLimit`` characters of `data` as text.
-    static func snippet(_ data: Data) -> String {
-        let text = String(decoding: data.prefix(bodySnippetLimit * 4), as: UTF8.self)
+    /// At most ``bodySnippetLimit`` characters of `data` as text, with `secret` (the API key,
+    /// which some servers echo in their error bodies) replaced by `[redacted]`: errors end up
+    /// in the store, logs and terminals.
+    static func snippet(_ data: Data, hiding secret: String? = nil) -> String {
+        var text = String(decoding: data.prefix(bodySnippetLimit * 4), as: UTF8.self)
+        if let secret, !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: "[redacted]") }
         if text.count <= bodySnippetLimit && data.count <= bodySnippetLimit * 4 { return text }
         return String(text.prefix(bodySnippetLimit)) + "... (\(data.count) bytes)"
     }

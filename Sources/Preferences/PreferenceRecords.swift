@@ -137,8 +137,11 @@ final class JSONLinesWriter {
     }
 
     func write<T: Encodable>(_ record: T) throws {
-        handle.write(try encoder.encode(record))
-        handle.write(Data("\n".utf8))
+        do {
+            try handle.write(contentsOf: try encoder.encode(record) + Data("\n".utf8))
+        } catch {
+            throw PreferenceError.unwritableOutput(path: path, reason: "\(error)")
+        }
         count += 1
     }
 

@@ -2,6 +2,7 @@
 // Every plotted datum is an SVG element with class "mark", so tests can count them.
 
 import Foundation
+import Formats
 
 /// Errors raised while building or writing a report.
 public enum ReportError: Error, CustomStringConvertible, Equatable {
@@ -14,22 +15,6 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .noSuchRun(let store, let reason): "\(store): \(reason)"
         case .unwritableOutput(let path, let reason): "\(path): cannot write the report: \(reason)"
-        }
-    }
-}
-
-/// Writes a whole file or nothing: the bytes go to `<path>.partial`, then are renamed over `path`.
-public enum AtomicFile {
-    /// Writes `data` to `path` through `<path>.partial`.
-    public static func write(_ data: Data, to path: String) throws {
-        let partial = path + ".partial"
-        do {
-            try data.write(to: URL(fileURLWithPath: partial))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: partial, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: partial)
-            throw ReportError.unwritableOutput(path: path, reason: "\(error)")
         }
     }
 }

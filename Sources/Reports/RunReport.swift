@@ -3,6 +3,7 @@
 // answer with its statements, support labels, evidence chunks and completeness extracts.
 
 import Foundation
+import Formats
 import Scoring
 import Store
 

@@ -94,7 +94,10 @@ public enum IndexJob {
             for (id, text) in try DocumentText.read(path: path) { documents.append((id, text, path)) }
         }
         let index = try options.open()
+        // A run, so that a second job on the same store waits its turn (see Store.beginRun).
+        let runID = try index.store.beginRun(command: "index \(paths.joined(separator: " "))", config: "")
         var out: [IndexedDocument] = []
+        defer { try? index.store.finishRun(runID, status: out.count == documents.count ? .finished : .failed, summary: "\(out.count) of \(documents.count) documents indexed") }
         for doc in documents {
             let started = Date()
             let (record, added) = try await index.ingest(text: doc.text, id: doc.id, source: doc.source)
@@ -248,8 +251,11 @@ public enum ScoreJob {
                 }
                 let itemRecords = itemCollector.records.sorted { $0.answerIndex < $1.answerIndex }
                 for r in itemRecords {
-                    handle.write(try lineEncoder.encode(r))
-                    handle.write(Data("\n".utf8))
+                    do {
+                        try handle.write(contentsOf: try lineEncoder.encode(r) + Data("\n".utf8))
+                    } catch {
+                        throw ScoringError.unwritableOutput(path: partial, reason: "\(error)")
+                    }
                 }
                 try index.store.recordRunAnswers(runID, answerIDs: itemRecords.map(\.answerId), configHash: scorer.configHash)
                 collector.append(itemRecords)

@@ -360,20 +360,36 @@ public final class Store: @unchecked Sendable {
     // MARK: runs
 
     /// Records the start of a run and marks runs whose process is gone as interrupted.
+    ///
+    /// One job at a time per store: when another live process has a run going, this throws
+    /// ``StoreError/busy(path:runID:pid:command:)`` instead of letting two jobs make (and
+    /// record) the same judge calls. The check and the insert are one immediate transaction.
+    /// The run is registered with ``ActiveRuns``, so an interrupted process can mark it.
     public func beginRun(command: String, config: String) throws -> Int64 {
-        for row in try connection.query("SELECT id, pid FROM runs WHERE status = 'running'") {
-            if let pid = row["pid"].int, let id = row["id"].int, kill(pid_t(pid), 0) != 0 {
-                try connection.run("UPDATE runs SET status = 'interrupted' WHERE id = ?", [.integer(Int64(id))])
+        let id: Int64 = try connection.transaction {
+            for row in try connection.query("SELECT id, pid, command FROM runs WHERE status = 'running'") {
+                guard let pid = row["pid"].int, let id = row["id"].int else { continue }
+                if pid != Int(getpid()) && kill(pid_t(pid), 0) == 0 {
+                    throw StoreError.busy(path: path, runID: Int64(id), pid: pid, command: row["command"].string ?? "?")
+                }
+                if pid != Int(getpid()) {
+                    try connection.run(
+                        "UPDATE runs SET status = 'interrupted', summary = COALESCE(summary, 'the process ended without finishing the run') WHERE id = ?",
+                        [.integer(Int64(id))])
+                }
             }
+            try connection.run(
+                "INSERT INTO runs(command, config, pid, status, started_at) VALUES (?, ?, ?, 'running', ?)",
+                [.text(command), .text(config), .integer(Int64(getpid())), .text(Self.now())])
+            return connection.lastInsertRowID
         }
-        try connection.run(
-            "INSERT INTO runs(command, config, pid, status, started_at) VALUES (?, ?, ?, 'running', ?)",
-            [.text(command), .text(config), .integer(Int64(getpid())), .text(Self.now())])
-        return connection.lastInsertRowID
+        ActiveRuns.register(self, runID: id)
+        return id
     }
 
     /// Records the end of a run.
     public func finishRun(_ id: Int64, status: RunStatus, summary: String) throws {
+        ActiveRuns.unregister(self, runID: id)
         try connection.run(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
             [.text(status.rawValue), .text(Self.now()), .text(summary), .integer(id)])
@@ -441,5 +457,33 @@ public final class Store: @unchecked Sendable {
     /// The status of a run.
     public func runStatus(_ id: Int64) throws -> RunStatus? {
         try connection.first("SELECT status FROM runs WHERE id = ?", [.integer(id)]).flatMap { RunStatus(rawValue: $0["status"].string ?? "") }
+    }
+}
+
+/// The runs this process has going, so that a signal handler can mark them interrupted before
+/// the process exits (see ``interruptAll(reason:)``).
+public enum ActiveRuns {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var runs: [(store: Store, runID: Int64)] = []
+
+    static func register(_ store: Store, runID: Int64) { lock.withLock { runs.append((store, runID)) } }
+
+    static func unregister(_ store: Store, runID: Int64) {
+        lock.withLock { runs.removeAll { $0.store === store && $0.runID == runID } }
+    }
+
+    /// Marks every running run of this process `interrupted` with `reason`; returns how many.
+    @discardableResult
+    public static func interruptAll(reason: String) -> Int {
+        let current = lock.withLock { () -> [(store: Store, runID: Int64)] in
+            defer { runs.removeAll() }
+            return runs
+        }
+        for run in current {
+            try? run.store.connection.run(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?, summary = ? WHERE id = ? AND status = 'running'",
+                [.text(Store.now()), .text(reason), .integer(run.runID)])
+        }
+        return current.count
     }
 }

@@ -16,6 +16,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case conflict(path: String, message: String)
     /// A stored value could not be decoded.
     case corruptValue(path: String, what: String, message: String)
+    /// Another live process is running a job on this store.
+    case busy(path: String, runID: Int64, pid: Int, command: String)
 
     public var description: String {
         switch self {
@@ -23,7 +25,12 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "\(path): cannot open the store: \(message)"
         case .sqlite(let path, let code, let message, let sql):
             let head = sql.split(separator: "\n").first.map(String.init) ?? sql
-            return "\(path): SQLite error \(code): \(message) (in: \(head.prefix(80)))"
+            // SQLITE_IOERR (10, and its extended codes) and SQLITE_FULL (13) are how a full disk
+            // or a file-size limit shows; SQLite has rolled the transaction back.
+            let hint = [10, 13].contains(code & 0xFF)
+                ? "; the disk may be full or a file-size limit reached: the failed transaction was rolled back, so free some space and rerun to resume"
+                : ""
+            return "\(path): SQLite error \(code): \(message) (in: \(head.prefix(80)))\(hint)"
         case .schemaTooNew(let path, let found, let supported):
             return "\(path): schema version \(found) is newer than this build supports (\(supported)); upgrade longreward"
         case .migrationFailed(let path, let version, let message):
@@ -34,6 +41,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(message)"
         case .corruptValue(let path, let what, let message):
             return "\(path): stored \(what) is unreadable: \(message)"
+        case .busy(let path, let runID, let pid, let command):
+            return "\(path): in use by run \(runID) (`\(command)`, process \(pid)); wait for it to finish, stop it, or use another store"
         }
     }
 }

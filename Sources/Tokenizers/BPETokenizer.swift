@@ -9,7 +9,8 @@ import Synchronization
 /// (control and unknown tokens only when `parseSpecial` is true, user-defined ones always), the
 /// remaining text is split into words by the ``BPEPreTokenizer``, each word's UTF-8 bytes become
 /// byte tokens, and merges are applied lowest rank first (leftmost first among equal ranks).
-/// A byte the vocabulary has no piece for encodes as ``unknownID`` (llama.cpp throws instead).
+/// A character holding a byte the vocabulary has no piece for encodes as U+FFFD (as the
+/// unknown id it would be SmolLM2's `<|endoftext|>`); llama.cpp throws instead.
 ///
 /// The type is immutable apart from an internal, lock-protected word cache, and is `Sendable`.
 public final class BPETokenizer: Sendable {
@@ -37,6 +38,8 @@ public final class BPETokenizer: Sendable {
     private let idForPiece: [String: Int32]
     /// Byte -> id of the token spelling that single byte.
     private let byteTokenIDs: [Int32]
+    /// Bytes with no piece of their own, whose character encodes as U+FFFD (see `encode`).
+    private let piecelessBytes: [Bool]
     /// (left id << 32 | right id) -> merge rank and merged id.
     private let merges: [UInt64: Merge]
     /// Raw bytes each token decodes to.
@@ -136,6 +139,12 @@ public final class BPETokenizer: Sendable {
             }
         }
         self.byteTokenIDs = byteTokenIDs
+        let replacement = Array("\u{FFFD}".utf8)
+        let missing = (0..<256).filter { idForPiece[String(ByteLevelAlphabet.scalarForByte[$0])] == nil }.map(UInt8.init)
+        var pieceless = [Bool](repeating: false, count: 256)
+        // Only worth doing when U+FFFD itself is spelled with pieces (else the unknown id stays).
+        if !replacement.contains(where: { missing.contains($0) }) { for b in missing { pieceless[Int(b)] = true } }
+        self.piecelessBytes = pieceless
 
         var mergeTable = [UInt64: Merge](minimumCapacity: merges.count)
         for (rank, text) in merges.enumerated() {
@@ -219,7 +228,17 @@ public final class BPETokenizer: Sendable {
         var output: [Int32] = []
         output.reserveCapacity(text.utf8.count / 3 + 4)
         if addBOS, let bosID { output.append(bosID) }
-        let bytes = Array(text.utf8)
+        var bytes = Array(text.utf8)
+        // A character with a byte the vocabulary has no piece for (SmolLM2 lacks some control
+        // bytes and rare lead bytes such as 0xF2) is written as U+FFFD: as the unknown token it
+        // would be <|endoftext|>, an end of text inside the text.
+        if bytes.contains(where: { piecelessBytes[Int($0)] }) {
+            var scalars = String.UnicodeScalarView()
+            for scalar in text.unicodeScalars {
+                scalars.append(String(scalar).utf8.contains(where: { piecelessBytes[Int($0)] }) ? "\u{FFFD}" : scalar)
+            }
+            bytes = Array(String(scalars).utf8)
+        }
         for fragment in partition(bytes, parseSpecial: parseSpecial) {
             switch fragment {
             case .special(let id):

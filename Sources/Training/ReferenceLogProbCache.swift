@@ -65,27 +65,3 @@ public final class ReferenceLogProbCache: @unchecked Sendable {
         try AtomicFile.write(data, to: path)
     }
 }
-
-/// Write-then-rename file output.
-enum AtomicFile {
-    /// Writes `data` to `path.partial`, flushes it and renames it onto `path`.
-    static func write(_ data: Data, to path: String) throws {
-        let partial = path + ".partial"
-        guard let f = fopen(partial, "wb") else {
-            throw TrainingError.write(file: path, reason: String(cString: strerror(errno)))
-        }
-        let written = data.withUnsafeBytes { fwrite($0.baseAddress, 1, data.count, f) }
-        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
-        let err = errno
-        fclose(f)
-        guard written == data.count, flushed else {
-            unlink(partial)
-            throw TrainingError.write(file: path, reason: String(cString: strerror(err == 0 ? EIO : err)))
-        }
-        guard rename(partial, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(partial)
-            throw TrainingError.write(file: path, reason: reason)
-        }
-    }
-}

@@ -14,12 +14,22 @@ func runCLI(_ args: [String]) throws -> (Int32, String, String) {
     let p = Process()
     p.executableURL = binary
     p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
+    // Output goes to files, not pipes: a pipe read interrupted by a signal (EINTR) traps inside
+    // Foundation's FileHandle.
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("lr-cli-out-\(UUID().uuidString)").path
+    let outPath = base + ".out", errPath = base + ".err"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
+    p.standardOutput = FileHandle(forWritingAtPath: outPath)
+    p.standardError = FileHandle(forWritingAtPath: errPath)
     try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
+    let o = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+    let e = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
