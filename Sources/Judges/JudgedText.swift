@@ -103,8 +103,11 @@ public enum JudgedText {
     /// copied a line of any judged text (as given or as neutralised): a line of 16 characters
     /// or more, or any line holding `[[`, `]]` or a verdict label.
     /// A judge that echoes an answer holding `[[10]]` is then read after the echo.
-    public static func ownOutput(_ output: String, judged: [String], blockMarkers: [String]) -> Substring {
-        var cut = output.startIndex
+    public static func ownOutput(_ output: String, judged: [String], blockMarkers: [String]) -> String {
+        // On UTF-8 bytes: a match of a whole (valid UTF-8) line ends on a scalar boundary, and no
+        // Character or UTF-16 index arithmetic can go astray on CR LF or combining marks.
+        let bytes = Array(output.utf8)
+        var cut = 0
         for value in judged {
             for form in Set([value, neutralise(value, blockMarkers: blockMarkers)]) {
                 for line in form.split(separator: "\n") {
@@ -112,13 +115,22 @@ public enum JudgedText {
                     // Long lines, and any line that looks like a verdict however short.
                     let verdictLike = probe.contains("[[") || probe.contains("]]")
                         || verdictLabels.contains { probe.range(of: $0, options: .caseInsensitive) != nil }
-                    guard probe.count >= 16 || (verdictLike && probe.count >= 4),
-                        let found = output.range(of: probe, options: .backwards)
-                    else { continue }
-                    if found.upperBound > cut { cut = found.upperBound }
+                    guard probe.count >= 16 || (verdictLike && probe.count >= 4) else { continue }
+                    if let end = lastMatchEnd(of: Array(probe.utf8), in: bytes), end > cut { cut = end }
                 }
             }
         }
-        return output[cut...]
+        return String(decoding: bytes[cut...], as: UTF8.self)
+    }
+
+    /// The end offset of the last occurrence of `needle` in `haystack`.
+    static func lastMatchEnd(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
+        var start = haystack.count - needle.count
+        while start >= 0 {
+            if haystack[start] == needle[0] && haystack[start..<start + needle.count].elementsEqual(needle) { return start + needle.count }
+            start -= 1
+        }
+        return nil
     }
 }
