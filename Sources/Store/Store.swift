@@ -480,7 +480,7 @@ public enum ActiveRuns {
             return runs
         }
         for run in current {
-            try? run.store.connection.run(
+            _ = try? run.store.connection.run(
                 "UPDATE runs SET status = 'interrupted', finished_at = ?, summary = ? WHERE id = ? AND status = 'running'",
                 [.text(Store.now()), .text(reason), .integer(run.runID)])
         }
