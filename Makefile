@@ -3,6 +3,7 @@
 #   make demo    index the demo report and score three answers with the embedded judge and embedder
 #   make test    the test suite (optimised build; numeric tests need it); exports are also
 #                loaded with Hugging Face datasets from a virtualenv it installs
+#   make test-sanitize  the suite under ASan and TSan (debug builds; slow)
 #   make bench   the Benchmarks package (ordo-one/benchmark); never part of `make test`
 
 export LONGREWARD_HOME ?= $(HOME)/.cache/longreward
@@ -14,7 +15,7 @@ export OPENBLAS_CORETYPE ?= $(shell scripts/openblas-coretype.sh)
 SWIFT ?= swift
 BIN := .build/release/longreward
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test test-sanitize demo bench clean
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +29,17 @@ test: setup
 	@scripts/setup.sh chromium
 	LONGREWARD_DATASETS_PYTHON="$$( [ -x $(DATASETS_PYTHON) ] && echo $(DATASETS_PYTHON) )" \
 	LONGREWARD_CHROMIUM="$$(command -v chromium || command -v chromium-browser || true)" $(SWIFT) test -c release
+
+# The whole suite under AddressSanitizer, then ThreadSanitizer (debug builds in their own build
+# folders; slow: about an hour on 2 cores). SANITIZERS=address or =thread runs one.
+SANITIZERS ?= address thread
+test-sanitize: setup
+	@scripts/setup.sh datasets
+	@for s in $(SANITIZERS); do \
+	  echo "== swift test --sanitize=$$s (debug) =="; \
+	  LONGREWARD_DATASETS_PYTHON="$$( [ -x $(DATASETS_PYTHON) ] && echo $(DATASETS_PYTHON) )" \
+	  $(SWIFT) test --sanitize=$$s --scratch-path .build/sanitize-$$s || exit 1; \
+	done
 
 DEMO ?= $(LONGREWARD_HOME)/demo
 demo: setup

@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // LongReward for Swift: long-context reward scoring, preference data and DPO training.
-// Module graph (one way): CBLAS -> Kernels -> ... -> LongRewardCLI. See README.md and
+// Module graph (one way): CBLAS, CQuantKernels -> Kernels -> ... -> LongRewardCLI. See README.md and
 // DESIGN notes in the repository for the planned targets.
 import PackageDescription
 
@@ -39,9 +39,14 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Integer dot-product kernels (AVX2) for quantised weights; scalar fallback elsewhere.
+        .target(
+            name: "CQuantKernels",
+            cSettings: [.unsafeFlags(["-march=native", "-O3", "-ffp-contract=off"])]
+        ),
         .target(
             name: "Kernels",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CQuantKernels"],
             swiftSettings: numericSettings
         ),
         .target(

@@ -241,16 +241,18 @@ public final class DecodeScheduler {
         precondition(!context.isEmpty, "candidateLogProbabilities: the context must not be empty")
         let V = m.configuration.vocabularySize, C = m.configuration.hiddenSize
         let z = FloatBuffer(count: V)
-        let h = m.forward(tokens: context, cache: cache)
-        m.logits(hidden: h.pointer + (context.count - 1) * C, rows: 1, into: z.pointer)
+        // Exact Float32 activations: the verdict's probabilities are the judge's output, and
+        // these forwards are a few tokens each (8-bit activations would move them ~0.1 nats).
+        let h = m.forward(tokens: context, cache: cache, activations: .float32)
+        m.logits(hidden: h.pointer + (context.count - 1) * C, rows: 1, into: z.pointer, activations: .float32)
         let start = cache.count
         var memo: [[Int32]: (logits: [Float], lse: Float)] = [
             []: (Array(UnsafeBufferPointer(start: z.pointer, count: V)), VectorMath.logSumExp(z.pointer, V))
         ]
         func dist(_ path: [Int32]) -> (logits: [Float], lse: Float) {
             if let d = memo[path] { return d }
-            let hh = m.forward(tokens: path, cache: cache)
-            m.logits(hidden: hh.pointer + (path.count - 1) * C, rows: 1, into: z.pointer)
+            let hh = m.forward(tokens: path, cache: cache, activations: .float32)
+            m.logits(hidden: hh.pointer + (path.count - 1) * C, rows: 1, into: z.pointer, activations: .float32)
             let d = (Array(UnsafeBufferPointer(start: z.pointer, count: V)), VectorMath.logSumExp(z.pointer, V))
             cache.truncate(to: start)
             memo[path] = d

@@ -142,6 +142,11 @@ public final class LlamaModel: @unchecked Sendable {
     public let outputHead: QuantizedMatrix
     /// Worker threads for matrix products and attention.
     public var threads: Int
+    /// Activations of short products (decode steps, chunks of at most 16 tokens): `.q8` (the
+    /// default) runs the integer kernels on 8-bit activations, as llama.cpp does; `.float32`
+    /// keeps every product exact (slow decoding; for comparisons with float references).
+    /// Longer products (prefill) are exact either way.
+    public var decodeActivations: ActivationPrecision = .q8
     let rope: RoPE.Table
 
     /// Assembles a model from its weights. Shapes are checked (programmer errors).
@@ -175,14 +180,17 @@ public final class LlamaModel: @unchecked Sendable {
     /// Runs `tokens` through the decoder after the positions already in `cache`, appends their
     /// keys and values to it, and returns the final-normed hidden states `[N, C]`.
     /// - Precondition: `cache.count + tokens.count <= cache.capacity`; every id is in `0..<V`.
-    public func forward(tokens: [Int32], cache: KVCache) -> FloatBuffer {
-        forward(batch: [tokens], caches: [cache])[0]
+    /// `activations` overrides ``decodeActivations`` for this call.
+    public func forward(tokens: [Int32], cache: KVCache, activations: ActivationPrecision? = nil) -> FloatBuffer {
+        forward(batch: [tokens], caches: [cache], activations: activations)[0]
     }
 
     /// Several sequences at once: each `batch[s]` continues `caches[s]`. Matrix products run on
     /// all new tokens together; attention runs per sequence (the decode path when a sequence
     /// adds few tokens). Returns each sequence's final-normed hidden states `[N_s, C]`.
-    public func forward(batch: [[Int32]], caches: [KVCache]) -> [FloatBuffer] {
+    /// `activations` overrides ``decodeActivations`` for this call.
+    public func forward(batch: [[Int32]], caches: [KVCache], activations: ActivationPrecision? = nil) -> [FloatBuffer] {
+        let precision = activations ?? decodeActivations
         precondition(batch.count == caches.count, "LlamaModel.forward: \(batch.count) sequences, \(caches.count) caches")
         let c = configuration
         let (C, F, H, Hkv, D) = (c.hiddenSize, c.intermediateSize, c.headCount, c.kvHeadCount, c.headDim)
@@ -218,7 +226,7 @@ public final class LlamaModel: @unchecked Sendable {
             // Attention block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.attentionNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
             // One product for q, k and v: qkv [N, (H + 2 Hkv) D], then split into q, k, v.
-            w.queryKeyValue.multiply(x: h.pointer, rows: N, y: qkv.pointer, threads: threads)
+            w.queryKeyValue.multiply(x: h.pointer, rows: N, y: qkv.pointer, threads: threads, activations: precision)
             for i in 0..<N {
                 let src = qkv.pointer + i * QKV
                 (q.pointer + i * H * D).update(from: src, count: H * D)
@@ -242,18 +250,18 @@ public final class LlamaModel: @unchecked Sendable {
                     Attention.forward(out: os, lse: lse.pointer, q: qs, k: cache.keys[l].pointer, v: cache.values[l].pointer, shape: shape, mask: .causal, threads: threads)
                 }
             }
-            w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads)
+            w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
 
             // FFN block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.ffnNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
             // One product for gate and up: [N, 2F] (row i: gate_i, then up_i).
-            w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads)
+            w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads, activations: precision)
             for i in 0..<N {
                 let row = gateUp.pointer + i * 2 * F
                 SwiGLU.forward(out: gate.pointer + i * F, gate: row, up: row + F, N: 1, F: F)
             }
-            w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads)
+            w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
         }
         for (s, cache) in caches.enumerated() { cache.count += counts[s] }
@@ -268,12 +276,16 @@ public final class LlamaModel: @unchecked Sendable {
     // MARK: - Logits and log-probabilities
 
     /// Logits `[rows, V]` of hidden states `[rows, C]` (overwrites `out`).
-    public func logits(hidden: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        outputHead.multiply(x: hidden, rows: rows, y: out, threads: threads)
+    /// `activations` overrides ``decodeActivations`` for this call.
+    public func logits(
+        hidden: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, activations: ActivationPrecision? = nil
+    ) {
+        outputHead.multiply(x: hidden, rows: rows, y: out, threads: threads, activations: activations ?? decodeActivations)
     }
 
     /// Calls `body(row, logits)` for each row of `hidden: [rows, C]`, computing the logits 64
-    /// rows at a time so that `rows x V` floats are never held at once.
+    /// rows at a time so that `rows x V` floats are never held at once. Exact (Float32
+    /// activations) whatever ``decodeActivations`` says: this is the scoring path.
     public func forEachLogitRow(hidden: FloatBuffer, rows: Int, _ body: (Int, UnsafePointer<Float>) -> Void) {
         let (C, V) = (configuration.hiddenSize, configuration.vocabularySize)
         let chunk = 64
@@ -281,7 +293,7 @@ public final class LlamaModel: @unchecked Sendable {
         var r0 = 0
         while r0 < rows {
             let n = min(chunk, rows - r0)
-            logits(hidden: hidden.pointer + r0 * C, rows: n, into: buf.pointer)
+            logits(hidden: hidden.pointer + r0 * C, rows: n, into: buf.pointer, activations: .float32)
             for i in 0..<n { body(r0 + i, buf.pointer + i * V) }
             r0 += n
         }
@@ -292,7 +304,7 @@ public final class LlamaModel: @unchecked Sendable {
     public func continuationHidden(prompt: [Int32], continuation: [Int32]) -> FloatBuffer {
         precondition(!prompt.isEmpty, "LlamaModel.continuationHidden: the prompt must not be empty")
         let cache = makeCache(capacity: prompt.count + continuation.count)
-        let hidden = forward(tokens: prompt + continuation, cache: cache)
+        let hidden = forward(tokens: prompt + continuation, cache: cache, activations: .float32)
         let C = configuration.hiddenSize, rows = continuation.count
         let sub = FloatBuffer(count: rows * C)
         if rows > 0 { sub.pointer.update(from: hidden.pointer + (prompt.count - 1) * C, count: rows * C) }
@@ -316,8 +328,8 @@ public final class LlamaModel: @unchecked Sendable {
         let a = FloatBuffer(count: V), b = FloatBuffer(count: V)
         var out = [Float](repeating: 0, count: continuation.count)
         for i in 0..<continuation.count {
-            logits(hidden: mine.pointer + i * C, rows: 1, into: a.pointer)
-            reference.logits(hidden: theirs.pointer + i * Cr, rows: 1, into: b.pointer)
+            logits(hidden: mine.pointer + i * C, rows: 1, into: a.pointer, activations: .float32)
+            reference.logits(hidden: theirs.pointer + i * Cr, rows: 1, into: b.pointer, activations: .float32)
             for v in 0..<V { a.pointer[v] = (1 + lambda) * a.pointer[v] - lambda * b.pointer[v] }
             out[i] = a.pointer[Int(continuation[i])] - VectorMath.logSumExp(a.pointer, V)
         }
@@ -331,7 +343,7 @@ public final class LlamaModel: @unchecked Sendable {
         precondition(!prompt.isEmpty, "LlamaModel.logProbabilities: the prompt must not be empty")
         if continuation.isEmpty { return [] }
         let cache = makeCache(capacity: prompt.count + continuation.count)
-        let hidden = forward(tokens: prompt + continuation, cache: cache)
+        let hidden = forward(tokens: prompt + continuation, cache: cache, activations: .float32)
         // Rows prompt.count - 1 ..< end - 1 predict the continuation tokens.
         let C = configuration.hiddenSize, V = configuration.vocabularySize
         let rows = continuation.count

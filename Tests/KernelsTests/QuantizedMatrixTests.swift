@@ -1,6 +1,7 @@
-// QuantizedMatrix: repacked Q4_1 / Q8_0 blocks give exactly ggml's dequantised values, and both
-// product paths (straight from blocks for M <= 16 in register blocks of 4 rows of x,
-// dequantised tiles + sgemm above) match a Double reference.
+// QuantizedMatrix: repacked Q4_1 / Q8_0 blocks give exactly ggml's dequantised values; both
+// product paths (integer kernels on 8-bit activations for M <= 16, dequantised tiles + sgemm
+// above) match a Double reference on the rounded activations, the SIMD kernels match their
+// scalar C reference, and `.float32` activations match the reference on x itself.
 
 import Kernels
 import TestSupport
@@ -66,9 +67,10 @@ struct RawBlocks {
         #expect(row.array == Array(values[(3 * k)..<(4 * k)]))
     }
 
-    /// Both product paths against a Double reference on the dequantised weights: every block
-    /// height of the straight-from-blocks kernel (M = 1...4 and remainders 1...3 after whole
-    /// blocks of 4), its limit 16, and the sgemm path above it.
+    /// Both product paths against a Double reference on the dequantised weights: the integer
+    /// kernels (every register-block height, M = 1...4 and remainders 1...3 after whole blocks
+    /// of 4, up to the limit 16) against the rounded activations x~, and the exact sgemm path
+    /// above it against x; rows of W not a multiple of 8 (5, 70, 131) end in a padded group.
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 24])
     func productMatchesReference(_ rowsOfX: Int) {
         for (kind, n, k) in Self.shapes {
@@ -76,10 +78,58 @@ struct RawBlocks {
             let x = randomFloats(rowsOfX * k, seed: 7)
             let y = FloatBuffer(count: rowsOfX * n)
             m.multiply(x: x, rows: rowsOfX, y: y.pointer, threads: 2)
+            let rounded = FloatBuffer(count: rowsOfX * k)
+            if rowsOfX <= 16 {
+                QuantizedMatrix.roundActivations(x, rows: rowsOfX, cols: k, into: rounded.pointer)
+            } else {
+                rounded.pointer.update(from: x, count: x.count)
+            }
             let ref = FloatBuffer(count: rowsOfX * n)
-            GEMM.referenceMultiply(m: rowsOfX, n: n, k: k, a: x, lda: k, b: w, ldb: k, transB: .transposed, c: ref.pointer, ldc: n)
+            GEMM.referenceMultiply(m: rowsOfX, n: n, k: k, a: rounded.pointer, lda: k, b: w, ldb: k, transB: .transposed, c: ref.pointer, ldc: n)
             let r = compareClose(y.array, ref.array, rtol: 1e-5, atol: 1e-5)
             #expect(r.ok, "\(kind) \(n)x\(k) M=\(rowsOfX): \(r)")
+            // .float32 activations: x as given (exact tiles + sgemm for every M).
+            m.multiply(x: x, rows: rowsOfX, y: y.pointer, threads: 2, activations: .float32)
+            GEMM.referenceMultiply(m: rowsOfX, n: n, k: k, a: x, lda: k, b: w, ldb: k, transB: .transposed, c: ref.pointer, ldc: n)
+            let f = compareClose(y.array, ref.array, rtol: 1e-5, atol: 1e-5)
+            #expect(f.ok, "\(kind) \(n)x\(k) M=\(rowsOfX) float32: \(f)")
+        }
+    }
+
+    /// The SIMD integer kernels against their scalar C reference (the same integer sums and
+    /// scales in plain loops): equal up to Float32 rounding of the per-block scaling.
+    @Test(arguments: [1, 2, 3, 4, 5, 8, 16])
+    func integerKernelsMatchTheirScalarReference(_ rowsOfX: Int) {
+        for (kind, n, k) in Self.shapes {
+            let (m, _) = make(kind, n, k)
+            let x = randomFloats(rowsOfX * k, seed: 21, scale: 3)
+            let y = FloatBuffer(count: rowsOfX * n), ref = FloatBuffer(count: rowsOfX * n)
+            m.multiply(x: x, rows: rowsOfX, y: y.pointer)
+            m.referenceIntegerProduct(x: x, rows: rowsOfX, y: ref.pointer)
+            let r = compareClose(y.array, ref.array, rtol: 1e-6, atol: 1e-5)
+            #expect(r.ok, "\(kind) \(n)x\(k) M=\(rowsOfX): \(r)")
+        }
+    }
+
+    /// 8-bit block rounding: each value moves by at most half a step (max|block| / 254), a
+    /// block's largest magnitude is kept, and an all-zero block stays zero.
+    @Test func activationRoundingIsBounded() {
+        var x = randomFloats(4 * 64, seed: 5, scale: 4)
+        for e in 64..<96 { x[e] = 0 }
+        let out = FloatBuffer(count: x.count)
+        QuantizedMatrix.roundActivations(x, rows: 4, cols: 64, into: out.pointer)
+        for b in 0..<(x.count / 32) {
+            let block = x[(32 * b)..<(32 * b + 32)]
+            let amax = block.map { abs($0) }.max()!
+            for e in block.indices {
+                #expect(abs(out[e] - x[e]) <= amax / 254 * 1.0001 + 1e-7, "element \(e)")
+            }
+            if amax > 0 {
+                let i = block.indices.first { abs(x[$0]) == amax }!
+                #expect(abs(abs(out[i]) - amax) <= amax * 1e-6)
+            } else {
+                #expect(block.indices.allSatisfy { out[$0] == 0 })
+            }
         }
     }
 
@@ -134,7 +184,7 @@ struct RawBlocks {
                 for i in 0..<M {
                     let got = Array(y.array[(i * 15 + c0)..<(i * 15 + c0 + p.rows)])
                     let want = Array(yp.array[(i * p.rows)..<((i + 1) * p.rows)])
-                    if M <= 16 {  // straight from the blocks: the same weights in the same order
+                    if M <= 16 {  // integer kernels: the same weights and activations in the same order
                         #expect(got == want, "M \(M) part at \(c0)")
                     } else {  // sgemm tiles of other widths may sum in another order
                         #expect(compareClose(got, want, rtol: 1e-5, atol: 1e-5).ok, "M \(M) part at \(c0)")

@@ -38,6 +38,33 @@ import Testing
         #expect(worst <= 0.05, "\(g.name): worst top-1 log-prob error \(worst)")
     }
 
+    /// Decoding with 8-bit activations (the integer kernels), one token at a time through the KV
+    /// cache, against the float64 reference: the log-probability of the reference top-1 token
+    /// within 0.05 nats at the median and 0.5 at the worst position, argmax agreement >= 95%
+    /// (measured on these 93 positions: 0.026, 0.26 and 97.8%; llama.cpp rounds activations the
+    /// same way).
+    @Test func eightBitDecodeStaysCloseToFloat64() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let m = lm.model
+        let g = try #require(Fixtures.logits.first { $0.name == "chat_judge" })
+        let V = m.configuration.vocabularySize
+        let cache = m.makeCache(capacity: g.token_ids.count)
+        let z = FloatBuffer(count: V)
+        var agree = 0
+        var errors: [Double] = []
+        for (i, t) in g.token_ids.enumerated() {
+            let h = m.forward(tokens: [t], cache: cache, activations: .q8)
+            m.logits(hidden: h.pointer, rows: 1, into: z.pointer, activations: .q8)
+            if Sampler.argmax(z.pointer, count: V) == g.top1_id[i] { agree += 1 }
+            let ours = Double(z[Int(g.top1_id[i])]) - Double(VectorMath.logSumExp(z.pointer, V))
+            errors.append(abs(ours - (g.top1_logit[i] - g.lse[i])))
+        }
+        errors.sort()
+        let agreement = Double(agree) / Double(g.token_ids.count)
+        let (median, worst) = (errors[errors.count / 2], errors.last!)
+        #expect(agreement >= 0.95 && median <= 0.05 && worst <= 0.5, "agreement \(agreement), median \(median), worst \(worst) over \(errors.count) positions")
+    }
+
     /// SPA's extrapolated log-probabilities: with the model as its own reference, h = (1 + l) h - l h
     /// = h for any lambda, so they equal the plain log-probabilities; every value is a log-probability.
     @Test func extrapolationAgainstItselfIsTheIdentity() throws {
@@ -68,7 +95,8 @@ import Testing
     }
 
     /// Log-probabilities from one prefill equal those from feeding the continuation one token at
-    /// a time through the KV cache (decode path), and generating several sequences together
+    /// a time through the KV cache (decode path) with exact activations (measured: 6e-6), and
+    /// stay within 0.3 nats with 8-bit ones (measured: 0.15 at worst of 7); generating several sequences together
     /// gives the same greedy tokens as generating each alone.
     @Test func cacheAndBatchingAreConsistent() throws {
         guard let lm = requireModel(sharedLanguageModel) else { return }
@@ -77,18 +105,21 @@ import Testing
         let prompt = lm.encodePrompt(lm.chatPrompt([.user("Name a primary colour.")]))
         let cont = lm.tokenizer.encode("Red is a primary colour.")
         let full = m.logProbabilities(prompt: prompt, continuation: cont)
-        let cache = m.makeCache(capacity: prompt.count + cont.count)
-        var h = m.forward(tokens: prompt, cache: cache)
-        var last = h.pointer + (prompt.count - 1) * C
-        let z = FloatBuffer(count: V)
-        var incremental: [Float] = []
-        for t in cont {
-            m.logits(hidden: last, rows: 1, into: z.pointer)
-            incremental.append(z[Int(t)] - VectorMath.logSumExp(z.pointer, V))
-            h = m.forward(tokens: [t], cache: cache)
-            last = h.pointer
+        for (precision, bound) in [(ActivationPrecision.float32, Float(2e-3)), (.q8, 0.3)] {
+            let cache = m.makeCache(capacity: prompt.count + cont.count)
+            var h = m.forward(tokens: prompt, cache: cache)
+            var last = h.pointer + (prompt.count - 1) * C
+            let z = FloatBuffer(count: V)
+            var incremental: [Float] = []
+            for t in cont {
+                m.logits(hidden: last, rows: 1, into: z.pointer, activations: precision)
+                incremental.append(z[Int(t)] - VectorMath.logSumExp(z.pointer, V))
+                h = m.forward(tokens: [t], cache: cache, activations: precision)
+                last = h.pointer
+            }
+            let gap = zip(full, incremental).map { abs($0 - $1) }.max() ?? 0
+            #expect(gap < bound, "\(precision): \(full) vs \(incremental)")
         }
-        #expect(zip(full, incremental).allSatisfy { abs($0 - $1) < 2e-3 }, "\(full) vs \(incremental)")
 
         let prompts = ["What is 2+2?", "Say hello.", "Name a fruit."].map { lm.encodePrompt(lm.chatPrompt([.user($0)])) }
         let p = GenerationParameters(maxTokens: 12)

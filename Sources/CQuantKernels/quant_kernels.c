@@ -1,0 +1,309 @@
+// quant_kernels.c: see include/quant_kernels.h for the layouts and formulas.
+//
+// SIMD path (AVX2 + FMA + F16C), per row group of 8 output rows and up to 4 rows of x:
+//   for each 32-block, the group's weights are unpacked once (Q4_1: 4 loads, 8 masks/shifts)
+//   into 8 vectors of 32 bytes (row j's 4 weights of step t in bytes 4 j .. 4 j + 3); each row
+//   of x broadcasts its 4 matching bytes, `vpmaddubsw` multiplies and adds pairs to int16 (Q4_1:
+//   the 8 steps of a block accumulate in int16: |sum| <= 8 * 2 * 15 * 127 < 32767), `vpmaddwd`
+//   finishes the int32 dot product per lane = per output row, and one FMA applies d * dx.
+//   The minimum term sum_b m sx is a second, separate accumulation, so every row of x goes
+//   through the same operations in the same order whatever its position in the register block:
+//   a row's result does not depend on the other rows of the batch.
+
+#include "quant_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define LRQ_SIMD 1
+#else
+#define LRQ_SIMD 0
+#endif
+
+int lrq_simd_available(void) { return LRQ_SIMD; }
+
+/// IEEE half to float (exact), without F16C.
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400)) { mant <<= 1; exp--; }
+            bits = sign | (exp << 23) | ((mant & 0x3FF) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000 | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// MARK: - Activations
+
+void lrq_quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *dx, float *sx) {
+    const int64_t nb = K / 32;
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t b = 0; b < nb; b++) {
+            const float *src = x + i * K + 32 * b;
+            int8_t *dst = xq + i * K + 32 * b;
+            float amax = 0;
+            for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(src[e]));
+            const float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+            int sum = 0;
+            for (int e = 0; e < 32; e++) {
+                const int q = (int)nearbyintf(src[e] * id);
+                dst[e] = (int8_t)(q > 127 ? 127 : (q < -127 ? -127 : q));
+                sum += dst[e];
+            }
+            dx[i * nb + b] = d;
+            sx[i * nb + b] = d * (float)sum;
+        }
+    }
+}
+
+void lrq_round_rows(const float *x, int64_t M, int64_t K, float *out) {
+    const int64_t nb = K / 32;
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t b = 0; b < nb; b++) {
+            const float *src = x + i * K + 32 * b;
+            float *dst = out + i * K + 32 * b;
+            float amax = 0;
+            for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(src[e]));
+            const float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+            for (int e = 0; e < 32; e++) {
+                float q = nearbyintf(src[e] * id);
+                q = q > 127 ? 127 : (q < -127 ? -127 : q);
+                dst[e] = q * d;
+            }
+        }
+    }
+}
+
+// MARK: - Scalar references
+
+/// Weight e of step t for row j of a Q4_1 group block (values 0..15).
+static inline int q4_value(const uint8_t *block, int j, int t, int e) {
+    const uint8_t byte = block[(t & 3) * 32 + 4 * j + e];
+    return t < 4 ? (byte & 15) : (byte >> 4);
+}
+
+void lrq_q4_1_product_reference(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t N, int64_t K,
+                                int64_t g0, int64_t g1, const int8_t *xq, const float *dx, const float *sx,
+                                int64_t M, float *y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    for (int64_t g = g0; g < g1; g++) {
+        for (int j = 0; j < 8 && 8 * g + j < N; j++) {
+            for (int64_t i = 0; i < M; i++) {
+                float acc = 0, accm = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    const uint8_t *block = qs + (g * nb + b) * 128;
+                    int32_t dot = 0;
+                    for (int t = 0; t < 8; t++)
+                        for (int e = 0; e < 4; e++) dot += q4_value(block, j, t, e) * xq[i * K + 32 * b + 4 * t + e];
+                    acc += (float)dot * (half_to_float(d[(g * nb + b) * 8 + j]) * dx[i * nb + b]);
+                }
+                for (int64_t b = 0; b < nb; b++) accm += half_to_float(m[(g * nb + b) * 8 + j]) * sx[i * nb + b];
+                y[i * ldy + 8 * g + j] = acc + accm;
+            }
+        }
+    }
+}
+
+void lrq_q8_0_product_reference(const int8_t *qs, const uint16_t *d, int64_t N, int64_t K, int64_t g0, int64_t g1,
+                                const int8_t *xq, const float *dx, int64_t M, float *y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    for (int64_t g = g0; g < g1; g++) {
+        for (int j = 0; j < 8 && 8 * g + j < N; j++) {
+            for (int64_t i = 0; i < M; i++) {
+                float acc = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    const int8_t *block = qs + (g * nb + b) * 256;
+                    int32_t dot = 0;
+                    for (int t = 0; t < 8; t++)
+                        for (int e = 0; e < 4; e++) dot += block[t * 32 + 4 * j + e] * xq[i * K + 32 * b + 4 * t + e];
+                    acc += (float)dot * (half_to_float(d[(g * nb + b) * 8 + j]) * dx[i * nb + b]);
+                }
+                y[i * ldy + 8 * g + j] = acc;
+            }
+        }
+    }
+}
+
+// MARK: - Dequantisation
+
+void lrq_q4_1_dequantize(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t K, int64_t r0, int64_t r1,
+                         float *out) {
+    const int64_t nb = K / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t g = r / 8;
+        const int j = (int)(r % 8);
+        float *dst = out + (r - r0) * K;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *block = qs + (g * nb + b) * 128;
+            const float db = half_to_float(d[(g * nb + b) * 8 + j]), mb = half_to_float(m[(g * nb + b) * 8 + j]);
+            for (int t = 0; t < 8; t++)
+                for (int e = 0; e < 4; e++) {
+                    const float p = (float)q4_value(block, j, t, e) * db;  // product, then sum: as ggml
+                    dst[32 * b + 4 * t + e] = p + mb;
+                }
+        }
+    }
+}
+
+void lrq_q8_0_dequantize(const int8_t *qs, const uint16_t *d, int64_t K, int64_t r0, int64_t r1, float *out) {
+    const int64_t nb = K / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t g = r / 8;
+        const int j = (int)(r % 8);
+        float *dst = out + (r - r0) * K;
+        for (int64_t b = 0; b < nb; b++) {
+            const int8_t *block = qs + (g * nb + b) * 256;
+            const float db = half_to_float(d[(g * nb + b) * 8 + j]);
+            for (int t = 0; t < 8; t++)
+                for (int e = 0; e < 4; e++) dst[32 * b + 4 * t + e] = (float)block[t * 32 + 4 * j + e] * db;
+        }
+    }
+}
+
+// MARK: - SIMD products
+
+#if LRQ_SIMD
+
+static inline __m256i broadcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/// Stores lanes 0 ..< n of v at dst.
+static inline void store_lanes(float *dst, __m256 v, int n) {
+    if (n == 8) {
+        _mm256_storeu_ps(dst, v);
+    } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, v);
+        for (int j = 0; j < n; j++) dst[j] = tmp[j];
+    }
+}
+
+/// One Q4_1 row group against rows i0 ..< i0 + R of x (R a compile-time constant after inlining).
+static inline __attribute__((always_inline)) void q4_1_group(
+    const uint8_t *W, const uint16_t *D, const uint16_t *Mn, int64_t nb, int64_t K, const int8_t *xq,
+    const float *dx, const float *sx, int64_t i0, const int R, float *y, int64_t ldy, int64_t col, int lanes) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *P = W + b * 128;
+        __m256i s[4];
+        for (int i = 0; i < R; i++) s[i] = _mm256_setzero_si256();
+        for (int u = 0; u < 4; u++) {
+            const __m256i p = _mm256_loadu_si256((const __m256i *)(P + 32 * u));
+            const __m256i lo = _mm256_and_si256(p, mask);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
+            for (int i = 0; i < R; i++) {
+                const int8_t *xb = xq + (i0 + i) * K + 32 * b;
+                s[i] = _mm256_add_epi16(s[i], _mm256_maddubs_epi16(lo, broadcast4(xb + 4 * u)));
+                s[i] = _mm256_add_epi16(s[i], _mm256_maddubs_epi16(hi, broadcast4(xb + 16 + 4 * u)));
+            }
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(D + b * 8)));
+        for (int i = 0; i < R; i++) {
+            const __m256 f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s[i], ones));
+            acc[i] = _mm256_fmadd_ps(f, _mm256_mul_ps(dv, _mm256_set1_ps(dx[(i0 + i) * nb + b])), acc[i]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        __m256 am = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++)
+            am = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(Mn + b * 8))),
+                                 _mm256_set1_ps(sx[(i0 + i) * nb + b]), am);
+        store_lanes(y + (i0 + i) * ldy + col, _mm256_add_ps(acc[i], am), lanes);
+    }
+}
+
+/// One Q8_0 row group against rows i0 ..< i0 + R of x. Signed times signed: |w| (unsigned) times
+/// x with w's sign; each step's int16 pairs go to int32 at once (|pair| <= 2 * 128 * 127).
+static inline __attribute__((always_inline)) void q8_0_group(
+    const int8_t *W, const uint16_t *D, int64_t nb, int64_t K, const int8_t *xq, const float *dx, int64_t i0,
+    const int R, float *y, int64_t ldy, int64_t col, int lanes) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *P = W + b * 256;
+        __m256i s[4];
+        for (int i = 0; i < R; i++) s[i] = _mm256_setzero_si256();
+        for (int t = 0; t < 8; t++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(P + 32 * t));
+            const __m256i aw = _mm256_abs_epi8(w);
+            for (int i = 0; i < R; i++) {
+                const __m256i xs = _mm256_sign_epi8(broadcast4(xq + (i0 + i) * K + 32 * b + 4 * t), w);
+                s[i] = _mm256_add_epi32(s[i], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
+            }
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(D + b * 8)));
+        for (int i = 0; i < R; i++)
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i]), _mm256_mul_ps(dv, _mm256_set1_ps(dx[(i0 + i) * nb + b])), acc[i]);
+    }
+    for (int i = 0; i < R; i++) store_lanes(y + (i0 + i) * ldy + col, acc[i], lanes);
+}
+
+void lrq_q4_1_product(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t N, int64_t K,
+                      int64_t g0, int64_t g1, const int8_t *xq, const float *dx, const float *sx,
+                      int64_t M, float *y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *W = qs + g * nb * 128;
+        const uint16_t *D = d + g * nb * 8, *Mn = m + g * nb * 8;
+        const int lanes = (int)(N - 8 * g < 8 ? N - 8 * g : 8);
+        int64_t i0 = 0;
+        for (; i0 + 4 <= M; i0 += 4) q4_1_group(W, D, Mn, nb, K, xq, dx, sx, i0, 4, y, ldy, 8 * g, lanes);
+        switch (M - i0) {
+        case 3: q4_1_group(W, D, Mn, nb, K, xq, dx, sx, i0, 3, y, ldy, 8 * g, lanes); break;
+        case 2: q4_1_group(W, D, Mn, nb, K, xq, dx, sx, i0, 2, y, ldy, 8 * g, lanes); break;
+        case 1: q4_1_group(W, D, Mn, nb, K, xq, dx, sx, i0, 1, y, ldy, 8 * g, lanes); break;
+        default: break;
+        }
+    }
+}
+
+void lrq_q8_0_product(const int8_t *qs, const uint16_t *d, int64_t N, int64_t K, int64_t g0, int64_t g1,
+                      const int8_t *xq, const float *dx, int64_t M, float *y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    for (int64_t g = g0; g < g1; g++) {
+        const int8_t *W = qs + g * nb * 256;
+        const uint16_t *D = d + g * nb * 8;
+        const int lanes = (int)(N - 8 * g < 8 ? N - 8 * g : 8);
+        int64_t i0 = 0;
+        for (; i0 + 4 <= M; i0 += 4) q8_0_group(W, D, nb, K, xq, dx, i0, 4, y, ldy, 8 * g, lanes);
+        switch (M - i0) {
+        case 3: q8_0_group(W, D, nb, K, xq, dx, i0, 3, y, ldy, 8 * g, lanes); break;
+        case 2: q8_0_group(W, D, nb, K, xq, dx, i0, 2, y, ldy, 8 * g, lanes); break;
+        case 1: q8_0_group(W, D, nb, K, xq, dx, i0, 1, y, ldy, 8 * g, lanes); break;
+        default: break;
+        }
+    }
+}
+
+#else
+
+void lrq_q4_1_product(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t N, int64_t K,
+                      int64_t g0, int64_t g1, const int8_t *xq, const float *dx, const float *sx,
+                      int64_t M, float *y, int64_t ldy) {
+    lrq_q4_1_product_reference(qs, d, m, N, K, g0, g1, xq, dx, sx, M, y, ldy);
+}
+
+void lrq_q8_0_product(const int8_t *qs, const uint16_t *d, int64_t N, int64_t K, int64_t g0, int64_t g1,
+                      const int8_t *xq, const float *dx, int64_t M, float *y, int64_t ldy) {
+    lrq_q8_0_product_reference(qs, d, N, K, g0, g1, xq, dx, M, y, ldy);
+}
+
+#endif
