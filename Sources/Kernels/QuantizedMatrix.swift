@@ -307,7 +307,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * M * nb) { scales in
                     let (xqP, dxP) = (SendablePointer(UnsafePointer(xq.baseAddress!)), SendablePointer(UnsafePointer(scales.baseAddress!)))
                     lrq_quantize_rows(x, Int64(M), Int64(K), xq.baseAddress!, scales.baseAddress!, scales.baseAddress! + M * nb)
-                    let groupsPerTask = 8
+                    // Small tasks (at least 8 per worker) so that 2 workers finish together.
+                    let groupsPerTask = max(1, min(8, rowGroups / (8 * max(1, threads))))
                     Parallel.forEachTask(
                         threads: threads, tasks: (rowGroups + groupsPerTask - 1) / groupsPerTask, setup: { _ in () },
                         body: { _, t in
