@@ -84,8 +84,8 @@ let package = Package(
         .target(name: "OpenAICompatible"),
         .target(name: "LoopbackServer"),
         .target(name: "Retrieval", dependencies: ["CFaissShim", "Formats", "Models", "Tokenizers", "OpenAICompatible"]),
-        .target(name: "Judges", dependencies: ["Models", "Tokenizers", "Formats", "OpenAICompatible"]),
-        .target(name: "Scoring", dependencies: ["Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"]),
+        .target(name: "Judges", dependencies: ["Kernels", "Models", "Tokenizers", "Formats", "OpenAICompatible"]),
+        .target(name: "Scoring", dependencies: ["Kernels", "Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"]),
         .target(
             name: "Preferences",
             dependencies: ["Scoring", "Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"],

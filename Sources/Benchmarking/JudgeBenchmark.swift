@@ -4,6 +4,7 @@
 
 import Foundation
 import Judges
+import Kernels
 import Models
 
 /// One configuration's figures in `bench judge`.
@@ -79,11 +80,15 @@ public enum JudgeBenchmark {
         return out
     }
 
-    /// Runs `requests` with `inFlight` at once on a fresh judge per configuration.
-    public static func run(_ lm: LanguageModel, requests: [JudgeRequest], inFlight: Int, verdict: VerdictMode) async throws -> JudgeBenchmarkReport {
+    /// Runs `requests` with `inFlight` at once on a fresh judge per configuration, decoding with
+    /// `decodeActivations`.
+    public static func run(
+        _ lm: LanguageModel, requests: [JudgeRequest], inFlight: Int, verdict: VerdictMode,
+        decodeActivations: ActivationPrecision = .float32
+    ) async throws -> JudgeBenchmarkReport {
         var figures: [JudgeBenchmarkFigure] = []
         for continuous in [true, false] {
-            let judge = LocalJudge(model: lm, maxBatch: inFlight, continuousBatching: continuous)
+            let judge = LocalJudge(model: lm, maxBatch: inFlight, continuousBatching: continuous, decodeActivations: decodeActivations)
             // Warm the prefix cache so both runs start equal.
             for r in requests { judge.prefixState(r) }
             let started = Date()

@@ -2,6 +2,7 @@
 // thread, rubric prefix reuse, and verdicts read from token probabilities.
 
 import Foundation
+import Kernels
 import Models
 import Tokenizers
 
@@ -40,8 +41,14 @@ public final class LocalJudge: Judge, @unchecked Sendable {
     private var working = false
     private var probes: [VerdictRequest: VerdictProbe] = [:]
 
-    /// Wraps a loaded model.
-    public init(model: LanguageModel, maxBatch: Int = 16, prefillBudget: Int = 256, continuousBatching: Bool = true, reusePrefixes: Bool = true) {
+    /// Wraps a loaded model. `decodeActivations` sets the model's ``LlamaModel/decodeActivations``
+    /// (`.float32`, the default, decodes exactly; `.q8` runs the integer kernels, and the judge's
+    /// identity, part of every cache key, says so). Verdict probes are exact either way.
+    public init(
+        model: LanguageModel, maxBatch: Int = 16, prefillBudget: Int = 256, continuousBatching: Bool = true, reusePrefixes: Bool = true,
+        decodeActivations: ActivationPrecision = .float32
+    ) {
+        model.model.decodeActivations = decodeActivations
         self.model = model
         self.maxBatch = max(1, maxBatch)
         self.prefillBudget = max(1, prefillBudget)
@@ -49,16 +56,17 @@ public final class LocalJudge: Judge, @unchecked Sendable {
         self.reusePrefixes = reusePrefixes
         prefixCache = PrefixCache(model: model.model, capacity: 8)
         let size = (try? FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
-        identity = "local:\((model.path as NSString).lastPathComponent):\(size)"
+        identity = "local:\((model.path as NSString).lastPathComponent):\(size)" + (decodeActivations == .q8 ? ":q8" : "")
     }
 
     /// Loads the embedded SmolLM2 (or `path`) and wraps it.
     public convenience init(
-        path: String? = nil, threads: Int = 1, maxBatch: Int = 16, continuousBatching: Bool = true, reusePrefixes: Bool = true
+        path: String? = nil, threads: Int = 1, maxBatch: Int = 16, continuousBatching: Bool = true, reusePrefixes: Bool = true,
+        decodeActivations: ActivationPrecision = .float32
     ) throws {
         self.init(
             model: try LanguageModel.load(path: path, threads: threads), maxBatch: maxBatch, continuousBatching: continuousBatching,
-            reusePrefixes: reusePrefixes)
+            reusePrefixes: reusePrefixes, decodeActivations: decodeActivations)
     }
 
     /// The ChatML text the model reads for `messages`, ready for the assistant's turn.

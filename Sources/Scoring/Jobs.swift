@@ -1,6 +1,7 @@
 // Jobs.swift: the library functions behind `longreward index` and `longreward score`.
 
 import Foundation
+import Kernels
 import Formats
 import Judges
 import Models
@@ -51,6 +52,9 @@ public struct PipelineOptions: Sendable {
     public var requestTimeout: Double = 120
     /// Requests in flight for HTTP backends.
     public var concurrency = 8
+    /// Activations of the in-process judge's decode steps (`.float32`: exact, the default;
+    /// `.q8`: the integer kernels, faster, cached apart).
+    public var decodeActivations: ActivationPrecision = .float32
 
     /// Creates options for a store.
     public init(storePath: String) { self.storePath = storePath }
@@ -166,7 +170,9 @@ public enum ScoreJob {
     public static func makeJudge(_ backend: Backend, model: String?, pipeline: PipelineOptions, prefixCaching: Bool = true) throws -> any Judge {
         switch backend {
         case .local(let path):
-            return try LocalJudge(path: path, threads: pipeline.threads, maxBatch: pipeline.concurrency, reusePrefixes: prefixCaching)
+            return try LocalJudge(
+                path: path, threads: pipeline.threads, maxBatch: pipeline.concurrency, reusePrefixes: prefixCaching,
+                decodeActivations: pipeline.decodeActivations)
         case .http(let url, let urlModel):
             return try HTTPJudge(
                 baseURL: url, model: urlModel ?? model ?? "default", timeout: pipeline.requestTimeout, maxInFlight: pipeline.concurrency)

@@ -4,6 +4,7 @@ import ArgumentParser
 import Benchmarking
 import Foundation
 import Judges
+import Kernels
 import Models
 
 struct BenchCommand: AsyncParsableCommand {
@@ -196,6 +197,9 @@ struct BenchJudgeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Verdict mode: parse, expected or direct.")
     var verdict: VerdictMode = .parse
 
+    @Option(name: .long, help: "Decode activations: float32 (exact, the judge's default) or q8 (integer kernels).")
+    var decodeActivations: ActivationPrecision = .float32
+
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
@@ -212,8 +216,8 @@ struct BenchJudgeCommand: AsyncParsableCommand {
         let requests = try JudgeBenchmark.requests(
             rubrics: try RubricLibrary(folder: folder), demoItems: root + "/Corpora/harrow-valley-demo.jsonl", document: document,
             count: calls, maxTokens: maxTokens, verdict: verdict)
-        Console.status("\(calls) judge calls, \(inFlight) in flight, \(modelOptions.threads) thread(s), continuous then static batching")
-        let r = try await JudgeBenchmark.run(lm, requests: requests, inFlight: inFlight, verdict: verdict)
+        Console.status("\(calls) judge calls, \(inFlight) in flight, \(modelOptions.threads) thread(s), \(decodeActivations.rawValue) decode, continuous then static batching")
+        let r = try await JudgeBenchmark.run(lm, requests: requests, inFlight: inFlight, verdict: verdict, decodeActivations: decodeActivations)
         Console.clearStatus()
         if json { print(try Console.json(r)); return }
         for f in r.results {

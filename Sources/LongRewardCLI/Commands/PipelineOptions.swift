@@ -1,6 +1,7 @@
 // PipelineOptions.swift: options shared by `index` and `score`.
 
 import ArgumentParser
+import Kernels
 import Retrieval
 import Scoring
 
@@ -33,6 +34,9 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "HTTP request timeout in seconds.")
     var timeout: Double = 120
 
+    @Option(name: .long, help: "Activations of the in-process judge's and policy's decode steps: float32 (exact, the default) or q8 (8 bits per 32-block as llama.cpp rounds them: integer kernels, about 2x faster decoding; generated text can change, and judge calls are cached apart).")
+    var decodeActivations: ActivationPrecision = .float32
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
@@ -54,6 +58,9 @@ struct StoreOptions: ParsableArguments {
         p.threads = threads
         p.requestTimeout = timeout
         p.concurrency = concurrency
+        p.decodeActivations = decodeActivations
         return p
     }
 }
+
+extension ActivationPrecision: ExpressibleByArgument {}
