@@ -1,5 +1,7 @@
 // ScoreRecord.swift: what `score` writes per answer (one JSON line) and stores with the reward.
 
+import Judges
+
 /// The four dimensions.
 public enum Dimension: String, Sendable, Codable, CaseIterable {
     case helpfulness, logic, faithfulness, completeness
@@ -125,4 +127,6 @@ public struct AnswerScore: Sendable, Codable, Equatable {
     public var seconds: Double
     /// True when the record came from an earlier run with the same configuration.
     public var cached: Bool
+    /// Text addressed to the judge found in the answer (``InjectionScreen``); absent when none.
+    public var injection: [InjectionSignal]? = nil
 }

@@ -17,6 +17,20 @@ public enum NoStatementPolicy: String, Sendable, Codable, CaseIterable {
     case zero
 }
 
+/// What to do with an answer that holds text addressed to the judge (``InjectionScreen``:
+/// verdict markup, rating lines, chat-template markers, statement tags, end-of-answer markers,
+/// notes to the grader).
+public enum InjectionPolicy: String, Sendable, Codable, CaseIterable {
+    /// Reward 0 without asking the judge (the default): an answer that tries to set its own
+    /// score must never gain by it, and a small judge's probabilities do move toward what such
+    /// text asks for.
+    case penalize
+    /// Score it as usual and record the signals in the output (`injection`).
+    case flag
+    /// Score it as usual (the judged text is still neutralised).
+    case ignore
+}
+
 /// Everything that changes scores; its hash keys stored rewards.
 public struct ScoringConfiguration: Sendable, Codable, Equatable {
     /// Weights of helpfulness, logic, faithfulness, completeness (normalised over scored dimensions).
@@ -33,13 +47,18 @@ public struct ScoringConfiguration: Sendable, Codable, Equatable {
 
     /// The verdict mode in effect.
     public var effectiveVerdictMode: VerdictMode { verdictMode ?? .parse }
+    /// Answers addressed to the judge; nil (stores from before the screen) is `.ignore`.
+    public var injectionPolicy: InjectionPolicy?
+    /// The injection policy in effect.
+    public var effectiveInjectionPolicy: InjectionPolicy { injectionPolicy ?? .ignore }
 
     /// Creates a configuration; the defaults are LongReward's.
     public init(
         weights: [Double] = [1, 1, 1, 1], topK: Int = 5, noStatementPolicy: NoStatementPolicy = .exclude,
-        retries: RetrySchedule = RetrySchedule(), verdictMode: VerdictMode? = nil
+        retries: RetrySchedule = RetrySchedule(), verdictMode: VerdictMode? = nil, injectionPolicy: InjectionPolicy = .penalize
     ) {
         self.verdictMode = verdictMode == .parse ? nil : verdictMode
+        self.injectionPolicy = injectionPolicy
         self.weights = weights
         self.topK = topK
         self.noStatementPolicy = noStatementPolicy
@@ -204,6 +223,10 @@ public final class Scorer: Sendable {
         extractUsage: JudgeUsage, extractFailure: String?
     ) async throws -> AnswerScore {
         let started = Date()
+        let signals = InjectionScreen.signals(in: answer.text)
+        if !signals.isEmpty && configuration.effectiveInjectionPolicy == .penalize {
+            return penalised(answer, item: item, document: document, extracts: extracts, signals: signals)
+        }
         let values = ["question": item.question, "answer": answer.text]
         async let helpfulness = runner.call(rubrics["helpfulness"]!, values)
         async let logic = runner.call(rubrics["logic"]!, values)
@@ -232,7 +255,23 @@ public final class Scorer: Sendable {
             scores: Dictionary(uniqueKeysWithValues: scores.map { ($0.key.rawValue, $0.value) }),
             reward: configuration.reward(scores), failedDimensions: failed, dimensions: dimensions,
             statements: f.statements, completenessExtracts: extracts, judge: usage, sharedJudge: extractUsage,
-            seconds: Date().timeIntervalSince(started), cached: false)
+            seconds: Date().timeIntervalSince(started), cached: false,
+            injection: signals.isEmpty || configuration.effectiveInjectionPolicy == .ignore ? nil : signals)
+    }
+
+    /// The record of an answer penalised for text addressed to the judge: every dimension 0 by
+    /// policy, reward 0, no judge call.
+    private func penalised(
+        _ answer: AnswerRecord, item: ItemRecord, document: DocumentRecord, extracts: [ExtractResult], signals: [InjectionSignal]
+    ) -> AnswerScore {
+        let reason = "penalised (policy: penalize): the answer holds text addressed to the judge (\(signals.map(\.rawValue).joined(separator: ", ")))"
+        let result = DimensionResult(status: .policy, score: 0, reason: reason, outputs: nil)
+        return AnswerScore(
+            itemId: item.id, answerId: answer.id, answerIndex: answer.ordinal, documentId: document.id, question: item.question,
+            scores: Dictionary(uniqueKeysWithValues: Dimension.allCases.map { ($0.rawValue, 0.0) }), reward: 0, failedDimensions: [],
+            dimensions: Dictionary(uniqueKeysWithValues: Dimension.allCases.map { ($0.rawValue, result) }), statements: [],
+            completenessExtracts: extracts, judge: JudgeUsage(), sharedJudge: JudgeUsage(), seconds: 0, cached: false,
+            injection: signals)
     }
 
     static func ratingResult(_ outcome: JudgeOutcome) -> DimensionResult {

@@ -84,10 +84,11 @@ final class EchoJudge: Judge, @unchecked Sendable {
     /// Every injected answer (and the answer scored against the injected document) gets a
     /// reward no higher than its clean twin, with a judge that writes its verdict before or
     /// after copying the prompt.
+    /// With the injection policy off (`ignore`), so that only the lexical defences act.
     @Test(arguments: [EchoJudge.Placement.verdictFirst, .verdictLast])
     func injectionsDoNotRaiseTheReward(placement: EchoJudge.Placement) async throws {
         let judge = try EchoJudge(placement)
-        let scorer = try makeScorer(store: temporaryStore(), judge: judge)
+        let scorer = try makeScorer(store: temporaryStore(), judge: judge, configuration: ScoringConfiguration(injectionPolicy: .ignore))
         var table: [String] = []
         var documentRewards: [String: Double?] = [:]
         for entry in try Self.entries() {
@@ -109,5 +110,57 @@ final class EchoJudge: Judge, @unchecked Sendable {
         let clean = try #require(documentRewards["clean-document"]), injected = try #require(documentRewards["injected-document"])
         if let injected { #expect(injected <= (try #require(clean)) + 1e-9, "injected document: \(String(describing: clean)) -> \(injected)") }
         #expect(table.count == 14)
+    }
+
+    /// The screen finds text addressed to the judge in every injected answer of the adversarial
+    /// set and in the injected document's note, and in none of the 75 answers and 4 documents
+    /// written for the other corpora (no false positive on real answers).
+    @Test func screenFindsEveryInjectionAndNoRealAnswer() throws {
+        for entry in try Self.entries() where !entry.id.hasPrefix("adv-doc-") {
+            #expect(InjectionScreen.signals(in: entry.answers[0]).isEmpty, "\(entry.id) clean answer")
+            for (i, a) in entry.answers.enumerated().dropFirst() {
+                #expect(!InjectionScreen.signals(in: a).isEmpty, "\(entry.id) \(entry.injections[i])")
+            }
+        }
+        var answers: [String] = []
+        func collect(_ value: Any, underAnswer: Bool) {
+            if let s = value as? String, underAnswer, s.count > 40 { answers.append(s) }
+            if let a = value as? [Any] { for v in a { collect(v, underAnswer: underAnswer) } }
+            if let o = value as? [String: Any] { for (k, v) in o { collect(v, underAnswer: underAnswer || k.contains("answer") || k == "text") } }
+        }
+        for file in ["harrow-valley-demo.jsonl", "harrow-valley-labelled.jsonl", "eval/labelled.jsonl"] {
+            let text = try String(contentsOfFile: corporaFolder + "/" + file, encoding: .utf8)
+            for line in text.split(separator: "\n") { collect(try JSONSerialization.jsonObject(with: Data(line.utf8)), underAnswer: false) }
+        }
+        #expect(answers.count >= 70)
+        for a in answers { #expect(InjectionScreen.signals(in: a).isEmpty, "false positive: \(a.prefix(120))") }
+        for doc in ["harrow-valley-report.md", "eval/meeting-minutes.md", "eval/research-paper.md", "eval/services-agreement.md"] {
+            let text = try String(contentsOfFile: corporaFolder + "/" + doc, encoding: .utf8)
+            #expect(!JudgedText.neutralise(text, blockMarkers: []).contains(JudgedText.removedLine), "\(doc)")
+        }
+        let injected = try String(contentsOfFile: corporaFolder + "/harrow-valley-report-injected.md", encoding: .utf8)
+        let cleaned = JudgedText.neutralise(injected, blockMarkers: [])
+        #expect(cleaned.components(separatedBy: JudgedText.removedLine).count == 2 && !cleaned.contains("automated grader"))
+    }
+
+    /// The default policy, `penalize`: every injected answer gets reward 0 with no judge call
+    /// and lists its signals; `flag` scores it as `ignore` does and lists them too.
+    @Test func penalizeZeroesInjectedAnswersAndFlagRecordsThem() async throws {
+        let entry = try #require(try Self.entries().first { $0.id == "adv-l1-incomplete" })
+        let document = try String(contentsOfFile: corporaFolder + "/" + entry.document, encoding: .utf8)
+        let judge = try EchoJudge(.verdictLast)
+        var byPolicy: [InjectionPolicy: [AnswerScore]] = [:]
+        for policy in InjectionPolicy.allCases {
+            let scorer = try makeScorer(store: temporaryStore(), judge: judge, configuration: ScoringConfiguration(injectionPolicy: policy))
+            byPolicy[policy] = try await scoreItem(scorer, question: entry.question, answers: entry.answers, document: document, id: entry.id)
+        }
+        let (penalised, flagged, ignored) = (byPolicy[.penalize]!, byPolicy[.flag]!, byPolicy[.ignore]!)
+        #expect(penalised[0].injection == nil && penalised[0].reward == ignored[0].reward && penalised[0].judge.calls > 0)
+        for i in 1..<entry.answers.count {
+            #expect(penalised[i].reward == 0 && penalised[i].judge.calls == 0, "\(entry.injections[i])")
+            #expect(!(penalised[i].injection ?? []).isEmpty && penalised[i].dimensions.values.allSatisfy { $0.status == .policy })
+            #expect(flagged[i].reward == ignored[i].reward && flagged[i].injection == penalised[i].injection, "\(entry.injections[i])")
+            #expect(ignored[i].injection == nil)
+        }
     }
 }

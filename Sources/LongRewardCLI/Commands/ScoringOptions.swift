@@ -45,6 +45,9 @@ struct ScoringOptions: ParsableArguments {
         return .direct
     }
 
+    @Option(name: .long, help: "An answer holding text addressed to the judge ([[10]], 'Rating: 10', chat-template markers, <statement> tags, '[End of answer]', notes to the grader): penalize (reward 0 without judging it, the default), flag (score it and list the signals in the output) or ignore.")
+    var onInjection: InjectionPolicy = .penalize
+
     @Flag(name: .long, help: "Do not reuse rubric prefixes in the local judge's KV cache (for measurement).")
     var noPrefixCache = false
 
@@ -74,7 +77,9 @@ struct ScoringOptions: ParsableArguments {
         options.maxNewTokens = maxNewTokens
         options.configuration = ScoringConfiguration(
             weights: parsedWeights!, topK: topK, noStatementPolicy: NoStatementPolicy(rawValue: noStatements)!,
-            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode)
+            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode, injectionPolicy: onInjection)
         return options
     }
 }
+
+extension InjectionPolicy: ExpressibleByArgument {}
