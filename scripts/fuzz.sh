@@ -20,7 +20,7 @@ case " $TARGETS " in *" $TARGET "*) ;; *) echo "fuzz: unknown target '$TARGET' (
 
 OUT=.build/fuzz
 BIN="$OUT/longreward-fuzz"
-SRC=$(ls Sources/Kernels/*.swift Sources/Formats/*.swift Sources/Tokenizers/*.swift Sources/Judges/*.swift \
+SRC=$(ls Sources/CQuantKernels/*.c Sources/CQuantKernels/include/*.h Sources/Kernels/*.swift Sources/Formats/*.swift Sources/Tokenizers/*.swift Sources/Judges/*.swift \
     Sources/OpenAICompatible/*.swift Sources/Scoring/*.swift Sources/Retrieval/*.swift Sources/Evaluation/*.swift \
     Tests/FuzzRegressionTests/FuzzTargets.swift scripts/fuzz.sh)
 FLAGS=(-sanitize=fuzzer,address -O -parse-as-library -g)
@@ -32,13 +32,20 @@ if [ ! -x "$BIN" ] || [ -n "$(find $SRC -newer "$BIN" 2>/dev/null | head -1)" ];
         swiftc "${FLAGS[@]}" -enable-testing -package-name longreward -I Sources/CBLAS -I "$OUT/mods" -module-name "$name" -emit-module \
             -emit-module-path "$OUT/mods/$name.swiftmodule" -emit-library -static -o "$OUT/mods/lib$name.a" "$@"
     }
+    # The C kernels: an instrumented static library and a module map for `import CQuantKernels`.
+    mkdir -p "$OUT/cquant"
+    clang -fsanitize=fuzzer-no-link,address -O2 -g -march=native -ffp-contract=off -I Sources/CQuantKernels/include \
+        -c Sources/CQuantKernels/quant_kernels.c -o "$OUT/cquant/quant_kernels.o"
+    ar rcs "$OUT/mods/libCQuantKernels.a" "$OUT/cquant/quant_kernels.o"
+    printf 'module CQuantKernels {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/CQuantKernels/include/quant_kernels.h" > "$OUT/cquant/module.modulemap"
+    FLAGS+=(-I "$OUT/cquant")
     lib Kernels Sources/Kernels/*.swift
     lib Formats Sources/Formats/*.swift
     lib Tokenizers Sources/Tokenizers/*.swift
     # The parsers above the model layer, as one module: their files without the imports of
     # modules merged here (the rest of those modules needs models, SQLite and FAISS).
     for f in Sources/Judges/Verdict.swift Sources/Judges/Rubric.swift Sources/Judges/JudgeError.swift Sources/Judges/Judge.swift \
-        Sources/Judges/JudgedText.swift Sources/OpenAICompatible/ChatCompletion.swift Sources/OpenAICompatible/ResponseParsing.swift \
+        Sources/Judges/JudgedText.swift Sources/Judges/InjectionScreen.swift Sources/OpenAICompatible/ChatCompletion.swift Sources/OpenAICompatible/ResponseParsing.swift \
         Sources/OpenAICompatible/OpenAIClientError.swift Sources/OpenAICompatible/RetryPolicy.swift Sources/Scoring/ScoreInput.swift \
         Sources/Scoring/ScoringError.swift Sources/Retrieval/Chunker.swift Sources/Retrieval/DocumentText.swift \
         Sources/Retrieval/RetrievalError.swift Sources/Evaluation/EvalInput.swift Sources/Evaluation/EvaluationError.swift; do
@@ -47,7 +54,7 @@ if [ ! -x "$BIN" ] || [ -n "$(find $SRC -newer "$BIN" 2>/dev/null | head -1)" ];
     # RetrievalError names the FAISS index kind; the fuzz build has no FAISS.
     printf 'public enum IndexKind: Sendable, Equatable, CustomStringConvertible {\n    case flat\n    public var description: String { "flat" }\n}\n' > "$OUT/parts/FuzzStubs.swift"
     lib FuzzParts "$OUT"/parts/*.swift
-    swiftc "${FLAGS[@]}" -D FUZZ_BUILD -I Sources/CBLAS -I "$OUT/mods" -L "$OUT/mods" -lFuzzParts -lTokenizers -lFormats -lKernels \
+    swiftc "${FLAGS[@]}" -D FUZZ_BUILD -I Sources/CBLAS -I "$OUT/mods" -L "$OUT/mods" -lFuzzParts -lTokenizers -lFormats -lKernels -lCQuantKernels \
         -lopenblas -o "$BIN" Tests/FuzzRegressionTests/FuzzTargets.swift
 fi
 SEEDS=Tests/Fuzz/seeds/$TARGET

@@ -83,7 +83,8 @@ func expectClientError(
         #expect(reply.finishReason == "stop")
         #expect(reply.model == "served")
         #expect(reply.httpAttempts == 1)
-        #expect(reply.latencySeconds > 0 && reply.latencySeconds < 30)  // loose: CI machines are busy
+        // Loose: the suite shares 2 cores with the model tests (41 s under AddressSanitizer).
+        #expect(reply.latencySeconds > 0 && reply.latencySeconds < 120)
 
         let request = try #require(seen.value)
         #expect(request.method == "POST")
