@@ -47,21 +47,27 @@ static float half_to_float(uint16_t h) {
 
 // MARK: - Activations
 
+/// One 32-block of x to int8: q = round(x / d), d = max|x| / 127 (0 for an all-zero block).
+/// Returns d; writes the 32 values to q.
+static float quantize_block(const float *src, int8_t *q) {
+    float amax = 0;
+    for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(src[e]));
+    const float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+    for (int e = 0; e < 32; e++) {
+        const int v = (int)nearbyintf(src[e] * id);
+        q[e] = (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
+    }
+    return d;
+}
+
 void lrq_quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *dx, float *sx) {
     const int64_t nb = K / 32;
     for (int64_t i = 0; i < M; i++) {
         for (int64_t b = 0; b < nb; b++) {
-            const float *src = x + i * K + 32 * b;
-            int8_t *dst = xq + i * K + 32 * b;
-            float amax = 0;
-            for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(src[e]));
-            const float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+            int8_t *q = xq + i * K + 32 * b;
+            const float d = quantize_block(x + i * K + 32 * b, q);
             int sum = 0;
-            for (int e = 0; e < 32; e++) {
-                const int q = (int)nearbyintf(src[e] * id);
-                dst[e] = (int8_t)(q > 127 ? 127 : (q < -127 ? -127 : q));
-                sum += dst[e];
-            }
+            for (int e = 0; e < 32; e++) sum += q[e];
             dx[i * nb + b] = d;
             sx[i * nb + b] = d * (float)sum;
         }
@@ -70,18 +76,11 @@ void lrq_quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *
 
 void lrq_round_rows(const float *x, int64_t M, int64_t K, float *out) {
     const int64_t nb = K / 32;
+    int8_t q[32];
     for (int64_t i = 0; i < M; i++) {
         for (int64_t b = 0; b < nb; b++) {
-            const float *src = x + i * K + 32 * b;
-            float *dst = out + i * K + 32 * b;
-            float amax = 0;
-            for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(src[e]));
-            const float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
-            for (int e = 0; e < 32; e++) {
-                float q = nearbyintf(src[e] * id);
-                q = q > 127 ? 127 : (q < -127 ? -127 : q);
-                dst[e] = q * d;
-            }
+            const float d = quantize_block(x + i * K + 32 * b, q);
+            for (int e = 0; e < 32; e++) out[i * K + 32 * b + e] = (float)q[e] * d;
         }
     }
 }
