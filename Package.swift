@@ -54,7 +54,7 @@ let package = Package(
             dependencies: ["Kernels"],
             swiftSettings: numericSettings
         ),
-        .target(name: "Tokenizers", dependencies: ["Formats"]),
+        .target(name: "Tokenizers", dependencies: ["Kernels", "Formats"]),
         .target(
             name: "Models",
             dependencies: ["Kernels", "Formats", "Tokenizers"],
@@ -81,9 +81,9 @@ let package = Package(
                 .linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("gomp"), .linkedLibrary("m"),
             ]
         ),
-        .target(name: "OpenAICompatible"),
-        .target(name: "LoopbackServer"),
-        .target(name: "Retrieval", dependencies: ["CFaissShim", "Formats", "Models", "Tokenizers", "OpenAICompatible"]),
+        .target(name: "OpenAICompatible", dependencies: ["Kernels"]),
+        .target(name: "LoopbackServer", dependencies: ["Kernels"]),
+        .target(name: "Retrieval", dependencies: ["CFaissShim", "Kernels", "Formats", "Models", "Tokenizers", "OpenAICompatible"]),
         .target(name: "Judges", dependencies: ["Kernels", "Models", "Tokenizers", "Formats", "OpenAICompatible"]),
         .target(name: "Scoring", dependencies: ["Kernels", "Retrieval", "Judges", "Store", "Models", "Tokenizers", "Formats"]),
         .target(

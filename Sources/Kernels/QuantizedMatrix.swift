@@ -27,7 +27,6 @@
 // Names: N rows (outputs), K columns (inputs), M rows of x. W: [N, K], x: [M, K], y: [M, N].
 
 import CQuantKernels
-import Synchronization
 
 /// How activations enter products with quantised weights.
 public enum ActivationPrecision: String, Sendable {
@@ -75,7 +74,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Float32 weights (float32 layout).
     let dense: FloatBuffer?
     /// The exact few-row product's data, built on first use (`.float32` decoding).
-    private let floatPack = Mutex<FloatDecodePack?>(nil)
+    private let floatPack = Locked<FloatDecodePack?>(nil)
 
     /// 32-blocks per row.
     var blocksPerRow: Int { cols / 32 }

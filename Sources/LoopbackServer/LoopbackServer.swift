@@ -7,7 +7,7 @@
 // (optionally after a delay), drop the connection, or stall until the client gives up.
 
 import Foundation
-import Synchronization
+import Kernels
 
 #if canImport(Glibc)
     import Glibc
@@ -87,7 +87,7 @@ public final class LoopbackServer: Sendable {
     private let listenFD: Int32
     private let handler: Handler
     private let keepAliveTimeout: Double?
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var stopped = false

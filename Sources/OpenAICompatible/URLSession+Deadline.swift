@@ -9,7 +9,7 @@
 
 import Dispatch
 import Foundation
-import Synchronization
+import Kernels
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -47,7 +47,7 @@ private final class DataTaskRace: Sendable {
         var handles: DataTaskHandles?
         var finished: DataTaskOutcome?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     typealias Continuation = CheckedContinuation<DataTaskOutcome, Never>
 

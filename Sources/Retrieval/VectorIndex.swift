@@ -11,7 +11,7 @@
 // - ivf ["IVF<lists>,Flat"]: k-means lists, `probes` of them scanned per query; needs training.
 
 import CFaissShim
-import Synchronization
+import Kernels
 
 #if canImport(Glibc)
     import Glibc
@@ -169,7 +169,7 @@ public struct SearchHit: Sendable, Equatable {
 /// the index is built with one list per vector instead (k-means cannot make more cells than it
 /// has points), and ``kind`` reports the clamped count. Later adds go into the trained lists.
 ///
-/// Thread safety: the class is `Sendable`. A `Mutex` owns the FAISS handle and every call
+/// Thread safety: the class is `Sendable`. A lock (`Locked`) owns the FAISS handle and every call
 /// holds it for its whole duration, so adds, searches, writes and frees never overlap; parallel
 /// searches on one index are serialised (each FAISS call is itself parallel across
 /// ``threadCount`` OpenMP threads).
@@ -180,7 +180,7 @@ public final class VectorIndex: Sendable {
         var kind: IndexKind
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// The number of floats in each vector.
     public let dimension: Int
@@ -204,12 +204,12 @@ public final class VectorIndex: Sendable {
         try kind.validate()
         let handle = try Self.create(kind: kind, dimension: dimension)
         self.dimension = dimension
-        self.state = Mutex(State(handle: handle, kind: kind))
+        self.state = Locked(State(handle: handle, kind: kind))
     }
 
     private init(handle: sending OpaquePointer, dimension: Int, kind: IndexKind) {
         self.dimension = dimension
-        self.state = Mutex(State(handle: handle, kind: kind))
+        self.state = Locked(State(handle: handle, kind: kind))
     }
 
     deinit {

@@ -1,7 +1,7 @@
 // BPETokenizer.swift: byte-level BPE (GPT-2 family, SmolLM2) built from GGUF-style arrays,
 // matching llama.cpp's `llm_tokenizer_bpe` token for token.
 
-import Synchronization
+import Kernels
 
 /// A byte-level BPE tokenizer such as SmolLM2's, built from the arrays a GGUF file stores.
 ///
@@ -47,7 +47,7 @@ public final class BPETokenizer: Sendable {
     /// Tokens matched literally before pre-tokenization, longest first.
     private let specialTokens: [SpecialToken]
     /// Word bytes -> token ids, shared by all callers.
-    private let wordCache = Mutex<[[UInt8]: [Int32]]>([:])
+    private let wordCache = Locked<[[UInt8]: [Int32]]>([:])
     /// The cache is emptied when it grows past this many words.
     private static let wordCacheLimit = 200_000
 

@@ -4,7 +4,6 @@
 
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 @testable import Kernels
 
@@ -42,7 +41,7 @@ import Testing
 
     @Test func workspacesArePerWorker() {
         // One workspace per worker; together they ran every task once.
-        let spaces = Mutex<[Workspace]>([])
+        let spaces = Locked<[Workspace]>([])
         Parallel.forEachTask(
             threads: 2, tasks: 1000,
             setup: { _ in let w = Workspace(); spaces.withLock { $0.append(w) }; return w },

@@ -126,17 +126,22 @@ private func integrity(_ store: String) throws -> String {
 @Suite(.serialized) struct FaultCLITests {
     @Test func ctrlCMarksTheRunInterruptedAndARerunFinishes() async throws {
         let w = try workspace(answers: 6)
-        let box = PIDBox()
-        let stub = try JudgeStub(delay: 0.05, trigger: Trigger(after: 12) { box.signal(SIGINT) })
-        defer { stub.server.stop() }
+        // After 12 judge calls the server holds the rest, so the Ctrl-C lands mid-run however
+        // slowly the process runs (sanitizer builds).
+        let fired = PIDBox(), gate = Gate()
+        let stub = try JudgeStub(delay: 0.05, trigger: Trigger(after: 12) { gate.hold(); fired.set(1) }, gate: gate)
+        defer { gate.open(); stub.server.stop() }
         let arguments = [
             "score", "--store", w.store, "--input", w.items, "--output", w.output, "--judge", stub.server.baseURL,
             "--judge-model", "stub", "--rubrics", rubrics, "--concurrency", "2",
         ]
         let child = Child(arguments)
         try child.run()
-        box.set(child.process.processIdentifier)
+        for _ in 0..<1200 where fired.value == 0 { try await Task.sleep(nanoseconds: 100_000_000) }
+        #expect(fired.value != 0)
+        kill(child.process.processIdentifier, SIGINT)
         let message = child.finish().err
+        gate.open()
         let first = child.process
         #expect(first.terminationReason == .exit && first.terminationStatus == 128 + SIGINT, "\(message)")
         #expect(message.contains("interrupted by SIGINT"), "\(message)")

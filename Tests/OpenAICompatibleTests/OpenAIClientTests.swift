@@ -4,23 +4,26 @@
 import Foundation
 import LoopbackServer
 import OpenAICompatible
-import Synchronization
 import Testing
 
-/// A value shared between a server handler (another thread) and the test.
-final class Shared<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    var value: Value { storage.withLock { $0 } }
-    func update(_ body: @Sendable (inout Value) -> Void) { storage.withLock { body(&$0) } }
+/// A value shared between a server handler (another thread) and the test, behind an NSLock
+/// (ThreadSanitizer sees it; it does not see `Synchronization.Mutex` on Linux).
+final class Shared<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func update(_ body: @Sendable (inout Value) -> Void) { lock.withLock { body(&stored) } }
+    /// Runs `body` on the value under the lock and returns its result.
+    func modify<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&stored) } }
 }
 
 /// A thread-safe counter.
 final class Counter: Sendable {
-    private let count = Mutex(0)
+    private let count = Shared(0)
     /// Returns the current value and increments it.
     func advance() -> Int {
-        count.withLock { v in
+        count.modify { v in
             defer { v += 1 }
             return v
         }
