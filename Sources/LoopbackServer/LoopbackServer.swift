@@ -155,10 +155,12 @@ public final class LoopbackServer: Sendable {
     /// Stops accepting, drops every open connection (stalled ones included) and waits up to two
     /// seconds for the server's threads to finish. Safe to call more than once.
     public func stop() {
-        let connections: Set<Int32>? = state.withLock { s in
+        // An array built under the lock: iterating a copy of the set outside it would read
+        // storage a connection thread may then mutate in place (ThreadSanitizer caught it).
+        let connections: [Int32]? = state.withLock { s in
             if s.stopped { return nil }
             s.stopped = true
-            return s.openConnections
+            return Array(s.openConnections)
         }
         guard let connections else { return }
         shutdown(listenFD, Int32(SHUT_RDWR))
