@@ -167,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KernelsTests",
-            dependencies: ["Kernels", "TestSupport"],
+            dependencies: ["Kernels", "CQuantKernels", "TestSupport"],
             swiftSettings: numericSettings
         ),
     ],

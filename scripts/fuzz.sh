@@ -34,10 +34,12 @@ if [ ! -x "$BIN" ] || [ -n "$(find $SRC -newer "$BIN" 2>/dev/null | head -1)" ];
     }
     # The C kernels: an instrumented static library and a module map for `import CQuantKernels`.
     mkdir -p "$OUT/cquant"
-    clang -fsanitize=fuzzer-no-link,address -O2 -g -march=native -ffp-contract=off -I Sources/CQuantKernels/include \
-        -c Sources/CQuantKernels/quant_kernels.c -o "$OUT/cquant/quant_kernels.o"
-    ar rcs "$OUT/mods/libCQuantKernels.a" "$OUT/cquant/quant_kernels.o"
-    printf 'module CQuantKernels {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/CQuantKernels/include/quant_kernels.h" > "$OUT/cquant/module.modulemap"
+    for c in Sources/CQuantKernels/*.c; do
+        clang -fsanitize=fuzzer-no-link,address -O2 -g -march=native -ffp-contract=off -I Sources/CQuantKernels/include \
+            -c "$c" -o "$OUT/cquant/$(basename "$c" .c).o"
+    done
+    rm -f "$OUT/mods/libCQuantKernels.a"; ar rcs "$OUT/mods/libCQuantKernels.a" "$OUT"/cquant/*.o
+    printf 'module CQuantKernels {\n    umbrella "%s"\n    export *\n}\n' "$PWD/Sources/CQuantKernels/include" > "$OUT/cquant/module.modulemap"
     FLAGS+=(-I "$OUT/cquant")
     lib Kernels Sources/Kernels/*.swift
     lib Formats Sources/Formats/*.swift

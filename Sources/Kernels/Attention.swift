@@ -27,6 +27,7 @@
 // whole group and the GEMMs get a taller M. Per tile the work memory is R x Bc scores plus a few
 // R x D and Bc x D blocks: O(block^2) per worker, never O(N^2).
 
+import CQuantKernels
 import Foundation
 
 /// Which keys each query row may attend to. See the file header for the exact rule.
@@ -590,8 +591,10 @@ public enum Attention {
     /// Attention for a few new query rows against a long key/value cache (decoding).
     ///
     /// Same contract and shapes as the forward (`q, out: [B, Nq, H, D]` with small `Nq`,
-    /// `k, v: [B, Nk, Hkv, D]`, `lse: [B, H, Nq]`), but scores come from SIMD dot products
-    /// instead of GEMMs (a GEMM with M of 1-8 rows runs far below peak), and the keys are split
+    /// `k, v: [B, Nk, Hkv, D]`, `lse: [B, H, Nq]`), but scores and weighted sums come from the
+    /// SIMD kernels `lra_scores` / `lra_weighted_sum` (CQuantKernels), which read each cached key
+    /// and value row once for all the query rows sharing its KV head (a GEMM with M of 1-12 rows
+    /// runs far below peak, and one GEMV per row reads the cache G times), and the keys are split
     /// into chunks that workers process independently; partial results are merged with their
     /// logsumexps (flash-decoding). Work memory: one chunk of scores per worker.
     public static func decode(
@@ -603,71 +606,78 @@ public enum Attention {
         let (B, Nq, Nk, H, Hkv, D, G) = (shape.batch, shape.queryLength, shape.keyLength, shape.heads, shape.kvHeads, shape.headDim, shape.group)
         let sc = scale ?? 1 / Float(D).squareRoot()
         let rows = Nq * G
-        let chunk = 512
+        // Chunks of keys that workers take independently; fixed, so results do not depend on
+        // the thread count.
+        let chunk = 256
         let nChunks = max(1, (Nk + chunk - 1) / chunk)
         let offset = shape.queryOffset
-        // Partial results per (b, g, chunk): O [rows, D], m [rows], l [rows].
-        let partO = FloatBuffer(count: B * Hkv * nChunks * rows * D)
-        let partM = FloatBuffer(count: B * Hkv * nChunks * rows)
-        let partL = FloatBuffer(count: B * Hkv * nChunks * rows)
+        let hr = Hkv * rows  // score rows per task: every KV head's query rows
+        // Partial results per (b, chunk, g): O [rows, D], m [rows], l [rows].
+        let partO = FloatBuffer(count: B * nChunks * hr * D)
+        let partM = FloatBuffer(count: B * nChunks * hr)
+        let partL = FloatBuffer(count: B * nChunks * hr)
         let (qP, kP, vP, pO, pM, pL) = (SendablePointer(q), SendablePointer(k), SendablePointer(v), SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
 
         withVisibility(shape, mask) { visAll in
             Parallel.forEachTask(
-                threads: threads, tasks: B * Hkv * nChunks,
-                setup: { _ in (FloatBuffer(count: rows * D), FloatBuffer(count: rows * chunk)) },
+                threads: threads, tasks: B * nChunks,
+                setup: { _ in (FloatBuffer(count: hr * D), FloatBuffer(count: hr * chunk)) },
                 body: { ws, task in
-                    let (bg, ci) = (task / nChunks, task % nChunks)
-                    let (b, g) = (bg / Hkv, bg % Hkv)
+                    let (b, ci) = (task / nChunks, task % nChunks)
                     let vis = visAll[b]
                     let (Qp, S) = (ws.0.pointer, ws.1.pointer)
-                    let base = task * rows
+                    let base = task * hr
                     let (O, m, l) = (pO.pointer + base * D, pM.pointer + base, pL.pointer + base)
-                    O.update(repeating: 0, count: rows * D)
                     let k0 = ci * chunk, k1 = min(Nk, k0 + chunk)
-                    for t in 0..<Nq {
-                        let src = qP.pointer + ((b * Nq + t) * H + g * G) * D
-                        for c in 0..<(G * D) { Qp[t * G * D + c] = src[c] * sc }
-                    }
-                    let kBase = kP.pointer + ((b * Nk + k0) * Hkv + g) * D
-                    let vBase = vP.pointer + ((b * Nk + k0) * Hkv + g) * D
                     // Never read keys past the last one any row may see (padding may hold anything).
                     let n = min(k1, vis.end(forPosition: offset + Nq - 1)) - k0
                     if n <= 0 {
-                        m.update(repeating: -.infinity, count: rows)
-                        l.update(repeating: 0, count: rows)
+                        O.update(repeating: 0, count: hr * D)
+                        m.update(repeating: -.infinity, count: hr)
+                        l.update(repeating: 0, count: hr)
                         return
                     }
-                    for r in 0..<rows {
-                        let p = offset + r / G
-                        let row = S + r * chunk
-                        // scores = K_chunk q_r  (sgemv over the strided cache rows), then mask.
-                        GEMM.multiplyVector(rows: n, cols: D, a: kBase, lda: Hkv * D, x: Qp + r * D, y: row)
-                        maskRow(row, keys: k0, count: n, position: p, vis)
-                        let mr = VectorMath.max(row, n)
-                        m[r] = mr
-                        if mr == -.infinity { l[r] = 0; continue }
-                        l[r] = VectorMath.expShiftSum(row, n, shift: mr)
-                        // O_r = V_chunk^T p_r
-                        GEMM.multiplyVector(rows: n, cols: D, a: vBase, lda: Hkv * D, transA: .transposed, x: row, y: O + r * D)
+                    // Qp [Hkv, rows, D]: head g's rows are its G query heads for each new token.
+                    for g in 0..<Hkv {
+                        for t in 0..<Nq {
+                            let src = qP.pointer + ((b * Nq + t) * H + g * G) * D
+                            let dst = Qp + (g * rows + t * G) * D
+                            for c in 0..<(G * D) { dst[c] = src[c] * sc }
+                        }
                     }
+                    // S [Hkv, rows, n] = Q K_chunk^T, reading each cache row once for every head
+                    // (lra_scores), then masked and exponentiated row by row.
+                    let (kBase, vBase) = (kP.pointer + (b * Nk + k0) * Hkv * D, vP.pointer + (b * Nk + k0) * Hkv * D)
+                    lra_scores(Qp, Int64(Hkv), Int64(rows), Int64(D), kBase, Int64(Hkv * D), Int64(n), S, Int64(chunk))
+                    for i in 0..<hr {
+                        let row = S + i * chunk
+                        maskRow(row, keys: k0, count: n, position: offset + (i % rows) / G, vis)
+                        let mr = VectorMath.max(row, n)
+                        m[i] = mr
+                        if mr == -.infinity { l[i] = 0; row.update(repeating: 0, count: n); continue }
+                        l[i] = VectorMath.expShiftSum(row, n, shift: mr)
+                    }
+                    // O [Hkv, rows, D] = P V_chunk, again one pass over whole value rows.
+                    lra_weighted_sum(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), vBase, Int64(Hkv * D), Int64(D), O)
                 })
         }
         // Merge the chunks of each row: M = max m_c, l = sum l_c e^(m_c - M), O = sum O_c e^(m_c - M) / l.
         for bg in 0..<(B * Hkv) {
             let (b, g) = (bg / Hkv, bg % Hkv)
             for r in 0..<rows {
+                // Partial results of (b, chunk c, g, r) sit at ((b nChunks + c) Hkv + g) rows + r.
+                func at(_ c: Int) -> Int { ((b * nChunks + c) * Hkv + g) * rows + r }
                 let (t, hh) = (r / G, r % G)
                 let h = g * G + hh
                 var M = -Float.infinity
-                for c in 0..<nChunks { M = max(M, partM.pointer[(bg * nChunks + c) * rows + r]) }
+                for c in 0..<nChunks { M = max(M, partM.pointer[at(c)]) }
                 let dst = out + ((b * Nq + t) * H + h) * D
                 dst.update(repeating: 0, count: D)
                 let lseAt = lse + (b * H + h) * Nq + t
                 if M == -.infinity { lseAt.pointee = -.infinity; continue }
                 var L: Float = 0
                 for c in 0..<nChunks {
-                    let idx = (bg * nChunks + c) * rows + r
+                    let idx = at(c)
                     let mc = partM.pointer[idx]
                     if mc == -.infinity { continue }
                     let w = VectorMath.exp(mc - M)

@@ -140,6 +140,23 @@ let smallCases: [AttentionCase] = [
         #expect(relativeError(lse.array, ref.lse) < 1e-6)
     }
 
+    /// Decode with a head width off the kernels' 32-column tiles, segment masks, a sequence whose
+    /// keys are all padding (zeros, -inf lse) and query rows beyond a 3-row tile.
+    @Test func decodeOddShapesMatchReference() {
+        let shape = AttentionShape(batch: 3, queryLength: 2, keyLength: 530, heads: 8, kvHeads: 2, headDim: 40)
+        let segments = (0..<3).flatMap { _ in (0..<530).map { Int32($0 < 200 ? 1 : 2) } }
+        let mask = AttentionMask(causal: true, keyLengths: [530, 0, 333], segments: segments)
+        let (q, k, v, _) = inputs(shape, seed: 5)
+        let out = FloatBuffer(count: shape.queryCount), lse = FloatBuffer(count: shape.lseCount)
+        Attention.decode(out: out.pointer, lse: lse.pointer, q: q, k: k, v: v, shape: shape, mask: mask, threads: 2)
+        let ref = Attention.referenceForward(q: q, k: k, v: v, shape: shape, mask: mask)
+        #expect(relativeError(out.array, ref.out) < 1e-5)
+        let finite = (0..<shape.lseCount).filter { ref.lse[$0].isFinite }
+        #expect(finite.count < shape.lseCount)  // the padded sequence has no visible key
+        #expect(relativeError(finite.map { lse.array[$0] }, finite.map { ref.lse[$0] }) < 1e-6)
+        #expect((0..<shape.lseCount).allSatisfy { ref.lse[$0].isFinite || lse.array[$0] == -.infinity })
+    }
+
     /// A row that sees no key (all keys padding) yields zeros, -inf lse and no gradient.
     @Test func fullyMaskedRowsAreZero() {
         let c = AttentionCase(name: "empty", shape: AttentionShape(batch: 1, queryLength: 4, heads: 1, kvHeads: 1, headDim: 4),

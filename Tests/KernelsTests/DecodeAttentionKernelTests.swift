@@ -1,0 +1,67 @@
+// The decode attention kernels (lra_scores, lra_weighted_sum) against their scalar references,
+// over the shapes their SIMD paths split on: query rows in and out of the 3-row tiles, key counts
+// in and out of the 8- and 16-row blocks, one or several KV heads per cache row, head widths with
+// and without a 32-column tail, and widths that are not a multiple of 8 (the reference path).
+
+import CQuantKernels
+import TestSupport
+import Testing
+
+@Suite struct DecodeAttentionKernelTests {
+    struct Shape: Sendable, CustomStringConvertible {
+        let heads: Int, rows: Int, n: Int, D: Int, stride: Int
+        var description: String { "heads \(heads) rows \(rows) n \(n) D \(D) stride \(stride)" }
+    }
+
+    static let shapes: [Shape] = [
+        Shape(heads: 1, rows: 1, n: 1, D: 64, stride: 64), Shape(heads: 3, rows: 3, n: 256, D: 64, stride: 192),
+        Shape(heads: 3, rows: 12, n: 37, D: 64, stride: 192), Shape(heads: 1, rows: 5, n: 8, D: 40, stride: 40),
+        Shape(heads: 2, rows: 2, n: 129, D: 8, stride: 24), Shape(heads: 3, rows: 4, n: 17, D: 12, stride: 36),
+        Shape(heads: 2, rows: 7, n: 300, D: 128, stride: 256),
+    ]
+
+    @Test(arguments: shapes)
+    func scoresMatchReference(_ s: Shape) {
+        let hr = s.heads * s.rows
+        let q = randomFloats(hr * s.D, seed: 1), k = randomFloats(s.n * s.stride, seed: 2)
+        let lds = s.n + 3
+        var fast = [Float](repeating: .nan, count: hr * lds), ref = fast
+        lra_scores(q, Int64(s.heads), Int64(s.rows), Int64(s.D), k, Int64(s.stride), Int64(s.n), &fast, Int64(lds))
+        lra_scores_reference(q, Int64(s.heads), Int64(s.rows), Int64(s.D), k, Int64(s.stride), Int64(s.n), &ref, Int64(lds))
+        let used = (0..<hr).flatMap { r in (0..<s.n).map { r * lds + $0 } }
+        #expect(relativeError(used.map { fast[$0] }, used.map { ref[$0] }) < 1e-6)
+        // Padding between rows is never written.
+        #expect((0..<hr).allSatisfy { r in (s.n..<lds).allSatisfy { fast[r * lds + $0].isNaN } })
+    }
+
+    @Test(arguments: shapes)
+    func weightedSumMatchesReference(_ s: Shape) {
+        let (hr, ldp) = (s.heads * s.rows, s.n + 5)
+        let p = randomFloats(hr * ldp, seed: 3).map { abs($0) }, v = randomFloats(s.n * s.stride, seed: 4)
+        var fast = [Float](repeating: .nan, count: hr * s.D), ref = fast
+        lra_weighted_sum(p, Int64(ldp), Int64(s.heads), Int64(s.rows), Int64(s.n), v, Int64(s.stride), Int64(s.D), &fast)
+        lra_weighted_sum_reference(p, Int64(ldp), Int64(s.heads), Int64(s.rows), Int64(s.n), v, Int64(s.stride), Int64(s.D), &ref)
+        #expect(relativeError(fast, ref) < 1e-6)
+    }
+
+    /// Exact on small integers, whatever the kernels' summation order; each head reads only its
+    /// own slice of the cache rows.
+    @Test func integerInputsGiveExactResults() {
+        let (heads, rows, n, D) = (3, 3, 21, 64)
+        let q = (0..<(heads * rows * D)).map { Float(($0 * 7) % 5) - 2 }
+        let k = (0..<(n * heads * D)).map { Float(($0 * 3) % 7) - 3 }
+        var s = [Float](repeating: 0, count: heads * rows * n), ref = s
+        lra_scores(q, Int64(heads), Int64(rows), Int64(D), k, Int64(heads * D), Int64(n), &s, Int64(n))
+        lra_scores_reference(q, Int64(heads), Int64(rows), Int64(D), k, Int64(heads * D), Int64(n), &ref, Int64(n))
+        #expect(s == ref)
+        // Head 1 against a cache whose other heads are NaN: no NaN leaks into head 1's scores.
+        let poisoned = (0..<(n * heads * D)).map { ($0 % (heads * D)) / D == 1 ? k[$0] : Float.nan }
+        var s1 = [Float](repeating: 0, count: heads * rows * n)
+        lra_scores(q, Int64(heads), Int64(rows), Int64(D), poisoned, Int64(heads * D), Int64(n), &s1, Int64(n))
+        #expect(Array(s1[(rows * n)..<(2 * rows * n)]) == Array(s[(rows * n)..<(2 * rows * n)]))
+        var o = [Float](repeating: 0, count: heads * rows * D), oref = o
+        lra_weighted_sum(s, Int64(n), Int64(heads), Int64(rows), Int64(n), k, Int64(heads * D), Int64(D), &o)
+        lra_weighted_sum_reference(s, Int64(n), Int64(heads), Int64(rows), Int64(n), k, Int64(heads * D), Int64(D), &oref)
+        #expect(o == oref)
+    }
+}
