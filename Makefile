@@ -40,7 +40,7 @@ test-sanitize: setup
 	@scripts/setup.sh datasets
 	@for s in $(SANITIZERS); do \
 	  echo "== swift test -c release --sanitize=$$s =="; \
-	  ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=halt_on_error=0 \
+	  if [ $$s = thread ]; then export TSAN_OPTIONS=halt_on_error=0; else export ASAN_OPTIONS=detect_leaks=0; fi; \
 	  LONGREWARD_DATASETS_PYTHON="$$( [ -x $(DATASETS_PYTHON) ] && echo $(DATASETS_PYTHON) )" \
 	  LONGREWARD_CHROMIUM="$$(command -v chromium || command -v chromium-browser || true)" \
 	  $(SWIFT) test -c release --sanitize=$$s --scratch-path .build/sanitize-$$s || exit 1; \

@@ -110,6 +110,10 @@ final class EchoJudge: Judge, @unchecked Sendable {
         let clean = try #require(documentRewards["clean-document"]), injected = try #require(documentRewards["injected-document"])
         if let injected { #expect(injected <= (try #require(clean)) + 1e-9, "injected document: \(String(describing: clean)) -> \(injected)") }
         #expect(table.count == 14)
+        // The table for the README and notes: LONGREWARD_PRINT_ADVERSARIAL=1 swift test --filter AdversarialTests
+        if ProcessInfo.processInfo.environment["LONGREWARD_PRINT_ADVERSARIAL"] != nil {
+            print((["echo judge, verdict \(placement):"] + table + ["document: \(String(describing: clean)) -> \(String(describing: injected))"]).joined(separator: "\n"))
+        }
     }
 
     /// The screen finds text addressed to the judge in every injected answer of the adversarial
