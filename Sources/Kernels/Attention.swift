@@ -593,8 +593,8 @@ public enum Attention {
     /// Same contract and shapes as the forward (`q, out: [B, Nq, H, D]` with small `Nq`,
     /// `k, v: [B, Nk, Hkv, D]`, `lse: [B, H, Nq]`), but scores and weighted sums come from the
     /// SIMD kernels `lra_scores` / `lra_weighted_sum` (CQuantKernels), which read each cached key
-    /// and value row once for all the query rows sharing its KV head (a GEMM with M of 1-12 rows
-    /// runs far below peak, and one GEMV per row reads the cache G times), and the keys are split
+    /// and value row once, whole, for every KV head and query row of the step (a GEMM with M of
+    /// 1-12 rows runs far below peak, and one GEMV per row reads the cache G times), and the keys are split
     /// into chunks that workers process independently; partial results are merged with their
     /// logsumexps (flash-decoding). Work memory: one chunk of scores per worker.
     public static func decode(

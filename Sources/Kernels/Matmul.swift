@@ -3,8 +3,9 @@
 // C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C, row-major, over OpenBLAS cblas_sgemm.
 // op(X) is X or X^T. Leading dimensions are the row strides of the matrices as stored, so a
 // head's slice of a [N, H, D] tensor is addressed in place (lda = H * D) with no copy.
-// Never call this with M = 1 (matrix-vector): OpenBLAS sgemm runs ~8x slower there than sgemv;
-// use `GEMM.multiplyVector` instead.
+// Never call this with M = 1 (matrix-vector): OpenBLAS sgemm runs ~8x slower there than sgemv.
+// Decode-time products with a few rows have their own kernels (QuantizedMatrix's integer and
+// Float32 decode paths, lra_scores / lra_weighted_sum for attention).
 
 import CBLAS
 
@@ -52,20 +53,6 @@ public enum GEMM {
         cblas_sgemm(
             CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
-    /// `y[M] = alpha * op(a) x + beta * y`, with `a` stored `[rows, cols]` (row stride `lda`).
-    /// `op(a)` is `[M, K]`; `x: [K]`, `y: [M]`.
-    @inline(__always)
-    public static func multiplyVector(
-        rows: Int, cols: Int, a: UnsafePointer<Float>, lda: Int, transA: Transpose = .none,
-        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0
-    ) {
-        precondition(lda >= max(1, cols), "GEMV: lda \(lda) < cols \(cols)")
-        if rows == 0 || cols == 0 { return }
-        cblas_sgemv(
-            CblasRowMajor, transA.cblas, Int32(rows), Int32(cols), alpha, a, Int32(lda), x, 1,
-            beta, y, 1)
     }
 
     /// The number of threads OpenBLAS uses for one call (process-wide setting).

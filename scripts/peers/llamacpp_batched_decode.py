@@ -7,7 +7,7 @@ the batch, beside single-sequence decode in the same process. Shaped like the ba
 Set-up: the venv of ../shared/peers/llamacpp_decode.py (llama-cpp-python 0.3.36, GGML_NATIVE).
 Run: /tmp/llamapeer/bin/python scripts/peers/llamacpp_batched_decode.py MODEL.gguf --threads 1 --batch 1,4,16
 """
-import argparse, ctypes, json, time
+import argparse, json, time
 import llama_cpp as L
 
 ap = argparse.ArgumentParser()
