@@ -588,6 +588,31 @@ public enum Attention {
 
     // MARK: - Decode
 
+    /// The key/value cache a decode step reads.
+    public enum DecodeCache {
+        /// Float32 rows: `keys, values: [B, Nk, Hkv, D]`.
+        case float32(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
+        /// 8-bit rows `keys, values: [B, Nk, Hkv, D]` (int8, one scale per position and head:
+        /// see `decode_attention.h`), scales `[B, Hkv, scaleStride]`: key `j` of head `g` of
+        /// batch element `b` has its scale at `(b Hkv + g) scaleStride + j`.
+        case int8(keys: UnsafePointer<Int8>, keyScales: UnsafePointer<Float>, values: UnsafePointer<Int8>, valueScales: UnsafePointer<Float>, scaleStride: Int)
+
+        /// The same pointers in a form worker closures may capture.
+        struct Pointers: @unchecked Sendable {
+            var k32, v32: UnsafePointer<Float>?
+            var k8, v8: UnsafePointer<Int8>?
+            var keyScales, valueScales: UnsafePointer<Float>?
+            var scaleStride = 0
+            var quantized: Bool { k8 != nil }
+            init(_ c: DecodeCache) {
+                switch c {
+                case let .float32(k, v): (k32, v32) = (k, v)
+                case let .int8(k, ks, v, vs, stride): (k8, keyScales, v8, valueScales, scaleStride) = (k, ks, v, vs, stride)
+                }
+            }
+        }
+    }
+
     /// Attention for a few new query rows against a long key/value cache (decoding).
     ///
     /// Same contract and shapes as the forward (`q, out: [B, Nq, H, D]` with small `Nq`,
@@ -600,6 +625,18 @@ public enum Attention {
     public static func decode(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        shape: AttentionShape, mask: AttentionMask, scale: Float? = nil, threads: Int = 1
+    ) {
+        decode(out: out, lse: lse, q: q, cache: .float32(keys: k, values: v), shape: shape, mask: mask, scale: scale, threads: threads)
+    }
+
+    /// Decode attention against a cache in either storage (see ``DecodeCache``). With an 8-bit
+    /// cache, each query row (already scaled) is quantised to int8 with one scale, scores are
+    /// integer dot products (`lra_scores_q8`) and values are widened to floats as they are
+    /// summed (`lra_weighted_sum_q8`): a quarter of the bytes of a Float32 cache per step.
+    public static func decode(
+        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+        q: UnsafePointer<Float>, cache: DecodeCache,
         shape: AttentionShape, mask: AttentionMask, scale: Float? = nil, threads: Int = 1
     ) {
         shape.validate(mask)
@@ -616,12 +653,18 @@ public enum Attention {
         let partO = FloatBuffer(count: B * nChunks * hr * D)
         let partM = FloatBuffer(count: B * nChunks * hr)
         let partL = FloatBuffer(count: B * nChunks * hr)
-        let (qP, kP, vP, pO, pM, pL) = (SendablePointer(q), SendablePointer(k), SendablePointer(v), SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
+        let (qP, pO, pM, pL) = (SendablePointer(q), SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
+        let storage = DecodeCache.Pointers(cache)
 
         withVisibility(shape, mask) { visAll in
             Parallel.forEachTask(
                 threads: threads, tasks: B * nChunks,
-                setup: { _ in (FloatBuffer(count: hr * D), FloatBuffer(count: hr * chunk)) },
+                setup: { _ in
+                    // Scaled queries, scores; with an 8-bit cache also the int8 queries, and
+                    // P times the value scales followed by the query scales.
+                    let q8 = storage.quantized
+                    return (FloatBuffer(count: hr * D), FloatBuffer(count: hr * chunk), Int8Buffer(count: q8 ? hr * D : 0), FloatBuffer(count: q8 ? hr * chunk + hr : 0))
+                },
                 body: { ws, task in
                     let (b, ci) = (task / nChunks, task % nChunks)
                     let vis = visAll[b]
@@ -647,8 +690,17 @@ public enum Attention {
                     }
                     // S [Hkv, rows, n] = Q K_chunk^T, reading each cache row once for every head
                     // (lra_scores), then masked and exponentiated row by row.
-                    let (kBase, vBase) = (kP.pointer + (b * Nk + k0) * Hkv * D, vP.pointer + (b * Nk + k0) * Hkv * D)
-                    lra_scores(Qp, Int64(Hkv), Int64(rows), Int64(D), kBase, Int64(Hkv * D), Int64(n), S, Int64(chunk))
+                    let rowBase = (b * Nk + k0) * Hkv * D
+                    let scaleBase = b * Hkv * storage.scaleStride + k0
+                    if storage.quantized {
+                        // Query rows to int8, one scale per row.
+                        let (Qq, qd) = (ws.2.pointer, ws.3.pointer + hr * chunk)
+                        lra_quantize_heads(Qp, Int64(D), Int64(hr), 1, Int64(D), Qq, Int64(D), qd, 1)
+                        lra_scores_q8(Qq, qd, Int64(Hkv), Int64(rows), Int64(D), storage.k8! + rowBase, Int64(Hkv * D),
+                                      storage.keyScales! + scaleBase, Int64(storage.scaleStride), Int64(n), S, Int64(chunk))
+                    } else {
+                        lra_scores(Qp, Int64(Hkv), Int64(rows), Int64(D), storage.k32! + rowBase, Int64(Hkv * D), Int64(n), S, Int64(chunk))
+                    }
                     for i in 0..<hr {
                         let row = S + i * chunk
                         maskRow(row, keys: k0, count: n, position: offset + (i % rows) / G, vis)
@@ -658,7 +710,12 @@ public enum Attention {
                         l[i] = VectorMath.expShiftSum(row, n, shift: mr)
                     }
                     // O [Hkv, rows, D] = P V_chunk, again one pass over whole value rows.
-                    lra_weighted_sum(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), vBase, Int64(Hkv * D), Int64(D), O)
+                    if storage.quantized {
+                        lra_weighted_sum_q8(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), storage.v8! + rowBase, Int64(Hkv * D),
+                                            storage.valueScales! + scaleBase, Int64(storage.scaleStride), Int64(D), O, ws.3.pointer)
+                    } else {
+                        lra_weighted_sum(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), storage.v32! + rowBase, Int64(Hkv * D), Int64(D), O)
+                    }
                 })
         }
         // Merge the chunks of each row: M = max m_c, l = sum l_c e^(m_c - M), O = sum O_c e^(m_c - M) / l.

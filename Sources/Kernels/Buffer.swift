@@ -61,3 +61,23 @@ public final class FloatBuffer: @unchecked Sendable {
         }
     }
 }
+
+/// A fixed-size, 64-byte aligned, zero-filled array of `Int8` (8-bit key/value caches and
+/// quantised activations). Same ownership rules as ``FloatBuffer``.
+public final class Int8Buffer: @unchecked Sendable {
+    /// Number of elements.
+    public let count: Int
+    /// Start of the storage (64-byte aligned, `count` elements, never null).
+    public let pointer: UnsafeMutablePointer<Int8>
+
+    /// Allocates `count` bytes, filled with zeros.
+    public init(count: Int) {
+        precondition(count >= 0, "Int8Buffer: negative count \(count)")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        pointer = raw.bindMemory(to: Int8.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { pointer.deallocate() }
+}

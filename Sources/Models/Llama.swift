@@ -92,23 +92,55 @@ public struct LlamaLayerWeights: Sendable {
     }
 }
 
-/// A key/value cache for one sequence: per layer `K, V: [capacity, Hkv, D]`.
+/// How a KV cache stores keys and values.
+public enum KVCachePrecision: String, Sendable, CaseIterable, Codable {
+    /// Float32 rows: exact (the default).
+    case float32 = "f32"
+    /// 8-bit rows with one scale per position and KV head (llama.cpp's q8_0 cache idea, with
+    /// one block per head): a quarter of the memory, and of the bytes each decode step reads.
+    /// Keys, values and a decode step's queries are rounded to 8 bits (relative error at most
+    /// 1/254 of the head's largest value per element).
+    case int8 = "q8"
+}
+
+/// A key/value cache for one sequence: per layer `K, V: [capacity, Hkv, D]`, as Float32 or as
+/// 8-bit rows with scales `[Hkv, capacity]` (see ``KVCachePrecision``).
 public final class KVCache: @unchecked Sendable {
     /// Positions the cache can hold.
     public let capacity: Int
     /// Positions filled so far.
     public internal(set) var count = 0
+    /// How keys and values are stored.
+    public let precision: KVCachePrecision
     let keys: [FloatBuffer]
     let values: [FloatBuffer]
+    let keys8: [Int8Buffer]
+    let values8: [Int8Buffer]
+    let keyScales: [FloatBuffer]
+    let valueScales: [FloatBuffer]
     let rowWidth: Int
+    let kvHeads: Int
+    let headDim: Int
 
     /// Allocates a cache for `capacity` positions of a model with `configuration`.
-    public init(configuration c: LlamaConfiguration, capacity: Int) {
+    public init(configuration c: LlamaConfiguration, capacity: Int, precision: KVCachePrecision = .float32) {
         precondition(capacity >= 1, "KVCache: capacity must be positive")
         self.capacity = capacity
+        self.precision = precision
+        (kvHeads, headDim) = (c.kvHeadCount, c.headDim)
         rowWidth = c.kvHeadCount * c.headDim
-        keys = (0..<c.layerCount).map { _ in FloatBuffer(count: capacity * c.kvHeadCount * c.headDim) }
-        values = (0..<c.layerCount).map { _ in FloatBuffer(count: capacity * c.kvHeadCount * c.headDim) }
+        let (floats, bytes, scales) = precision == .float32 ? (capacity * rowWidth, 0, 0) : (0, capacity * rowWidth, capacity * c.kvHeadCount)
+        keys = (0..<c.layerCount).map { _ in FloatBuffer(count: floats) }
+        values = (0..<c.layerCount).map { _ in FloatBuffer(count: floats) }
+        keys8 = (0..<c.layerCount).map { _ in Int8Buffer(count: bytes) }
+        values8 = (0..<c.layerCount).map { _ in Int8Buffer(count: bytes) }
+        keyScales = (0..<c.layerCount).map { _ in FloatBuffer(count: scales) }
+        valueScales = (0..<c.layerCount).map { _ in FloatBuffer(count: scales) }
+    }
+
+    /// Bytes held for keys and values (all layers).
+    public var byteCount: Int {
+        keys.count * 2 * (precision == .float32 ? capacity * rowWidth * 4 : capacity * (rowWidth + 4 * kvHeads))
     }
 
     /// Forgets positions from `position` on (they will be overwritten).
@@ -119,12 +151,55 @@ public final class KVCache: @unchecked Sendable {
 
     /// Copies the first `count` positions of `other` (a shared prompt prefix) into this cache.
     public func copyPrefix(from other: KVCache, count n: Int) {
-        precondition(n <= other.count && n <= capacity && rowWidth == other.rowWidth, "KVCache.copyPrefix: \(n) positions do not fit")
+        precondition(n <= other.count && n <= capacity && rowWidth == other.rowWidth && precision == other.precision, "KVCache.copyPrefix: \(n) positions do not fit")
         for l in keys.indices {
-            keys[l].pointer.update(from: other.keys[l].pointer, count: n * rowWidth)
-            values[l].pointer.update(from: other.values[l].pointer, count: n * rowWidth)
+            switch precision {
+            case .float32:
+                keys[l].pointer.update(from: other.keys[l].pointer, count: n * rowWidth)
+                values[l].pointer.update(from: other.values[l].pointer, count: n * rowWidth)
+            case .int8:
+                keys8[l].pointer.update(from: other.keys8[l].pointer, count: n * rowWidth)
+                values8[l].pointer.update(from: other.values8[l].pointer, count: n * rowWidth)
+                for g in 0..<kvHeads {
+                    (keyScales[l].pointer + g * capacity).update(from: other.keyScales[l].pointer + g * other.capacity, count: n)
+                    (valueScales[l].pointer + g * capacity).update(from: other.valueScales[l].pointer + g * other.capacity, count: n)
+                }
+            }
         }
         count = n
+    }
+
+    /// Writes `n` rows of keys and values `[n, Hkv, D]` of layer `l` at `position`.
+    func store(layer l: Int, position p: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count n: Int) {
+        switch precision {
+        case .float32:
+            (keys[l].pointer + p * rowWidth).update(from: k, count: n * rowWidth)
+            (values[l].pointer + p * rowWidth).update(from: v, count: n * rowWidth)
+        case .int8:
+            CacheQuantization.quantize(k, ldx: rowWidth, rows: n, heads: kvHeads, headDim: headDim, into: keys8[l].pointer + p * rowWidth, ldq: rowWidth, scales: keyScales[l].pointer + p, scaleStride: capacity)
+            CacheQuantization.quantize(v, ldx: rowWidth, rows: n, heads: kvHeads, headDim: headDim, into: values8[l].pointer + p * rowWidth, ldq: rowWidth, scales: valueScales[l].pointer + p, scaleStride: capacity)
+        }
+    }
+
+    /// Layer `l` as decode attention reads it.
+    func decodeView(layer l: Int) -> Attention.DecodeCache {
+        switch precision {
+        case .float32: return .float32(keys: keys[l].pointer, values: values[l].pointer)
+        case .int8:
+            return .int8(keys: keys8[l].pointer, keyScales: keyScales[l].pointer, values: values8[l].pointer, valueScales: valueScales[l].pointer, scaleStride: capacity)
+        }
+    }
+
+    /// Float32 keys and values `[n, Hkv, D]` of positions `0..<n` of layer `l`: the cache's own
+    /// storage, or (8-bit cache) rows widened into `scratch` (each at least `n * rowWidth`).
+    func floatRows(layer l: Int, count n: Int, scratch: (FloatBuffer, FloatBuffer)) -> (UnsafePointer<Float>, UnsafePointer<Float>) {
+        switch precision {
+        case .float32: return (UnsafePointer(keys[l].pointer), UnsafePointer(values[l].pointer))
+        case .int8:
+            CacheQuantization.dequantize(keys8[l].pointer, ldq: rowWidth, scales: keyScales[l].pointer, scaleStride: capacity, rows: n, heads: kvHeads, headDim: headDim, into: scratch.0.pointer, ldx: rowWidth)
+            CacheQuantization.dequantize(values8[l].pointer, ldq: rowWidth, scales: valueScales[l].pointer, scaleStride: capacity, rows: n, heads: kvHeads, headDim: headDim, into: scratch.1.pointer, ldx: rowWidth)
+            return (UnsafePointer(scratch.0.pointer), UnsafePointer(scratch.1.pointer))
+        }
     }
 }
 
@@ -147,6 +222,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// keeps every product exact (slow decoding; for comparisons with float references).
     /// Longer products (prefill) are exact either way.
     public var decodeActivations: ActivationPrecision = .q8
+    /// Storage of the caches ``makeCache(capacity:)`` creates: `.float32` (the default, exact)
+    /// or `.int8` (a quarter of the memory and of a decode step's cache reads; see
+    /// ``KVCachePrecision``).
+    public var kvCachePrecision: KVCachePrecision = .float32
     let rope: RoPE.Table
 
     /// Assembles a model from its weights. Shapes are checked (programmer errors).
@@ -172,7 +251,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// A fresh cache sized for `capacity` positions (at most the context length).
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength))
+        KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength), precision: kvCachePrecision)
     }
 
     // MARK: - Forward
@@ -221,6 +300,8 @@ public final class LlamaModel: @unchecked Sendable {
         let (QKV, qkv) = ((H + 2 * Hkv) * D, FloatBuffer(count: N * (H + 2 * Hkv) * D))
         let gateUp = FloatBuffer(count: N * 2 * F)
         let lse = FloatBuffer(count: H * (counts.max() ?? 0))
+        // Float32 rows of an 8-bit cache for a prefill's attention (grown on demand).
+        var widened = (FloatBuffer(count: 0), FloatBuffer(count: 0))
 
         for (l, w) in layers.enumerated() {
             // Attention block.
@@ -240,14 +321,17 @@ public final class LlamaModel: @unchecked Sendable {
             for (s, cache) in caches.enumerated() where counts[s] > 0 {
                 let (n, p, r0) = (counts[s], cache.count, starts[s])
                 let row = Hkv * D
-                (cache.keys[l].pointer + p * row).update(from: k.pointer + r0 * row, count: n * row)
-                (cache.values[l].pointer + p * row).update(from: v.pointer + r0 * row, count: n * row)
+                cache.store(layer: l, position: p, keys: k.pointer + r0 * row, values: v.pointer + r0 * row, count: n)
                 let shape = AttentionShape(queryLength: n, keyLength: p + n, heads: H, kvHeads: Hkv, headDim: D)
                 let (qs, os) = (q.pointer + r0 * H * D, attn.pointer + r0 * H * D)
                 if n <= 4 {
-                    Attention.decode(out: os, lse: lse.pointer, q: qs, k: cache.keys[l].pointer, v: cache.values[l].pointer, shape: shape, mask: .causal, threads: threads)
+                    Attention.decode(out: os, lse: lse.pointer, q: qs, cache: cache.decodeView(layer: l), shape: shape, mask: .causal, threads: threads)
                 } else {
-                    Attention.forward(out: os, lse: lse.pointer, q: qs, k: cache.keys[l].pointer, v: cache.values[l].pointer, shape: shape, mask: .causal, threads: threads)
+                    if cache.precision != .float32 && widened.0.count < (p + n) * row {
+                        widened = (FloatBuffer(count: (p + n) * row), FloatBuffer(count: (p + n) * row))
+                    }
+                    let (kf, vf) = cache.floatRows(layer: l, count: p + n, scratch: widened)
+                    Attention.forward(out: os, lse: lse.pointer, q: qs, k: kf, v: vf, shape: shape, mask: .causal, threads: threads)
                 }
             }
             w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)

@@ -2,6 +2,8 @@
 // over the shapes their SIMD paths split on: query rows in and out of the 3-row tiles, key counts
 // in and out of the 8- and 16-row blocks, one or several KV heads per cache row, head widths with
 // and without a 32-column tail, and widths that are not a multiple of 8 (the reference path).
+// The 8-bit cache kernels (lra_quantize_heads, lra_scores_q8, lra_weighted_sum_q8) likewise, plus
+// the rounding bound of the quantisation.
 
 import CQuantKernels
 import TestSupport
@@ -63,5 +65,76 @@ import Testing
         lra_weighted_sum(s, Int64(n), Int64(heads), Int64(rows), Int64(n), k, Int64(heads * D), Int64(D), &o)
         lra_weighted_sum_reference(s, Int64(n), Int64(heads), Int64(rows), Int64(n), k, Int64(heads * D), Int64(D), &oref)
         #expect(o == oref)
+    }
+
+    // MARK: 8-bit caches
+
+    /// Rows `[n, heads * D]` (stride `stride`) quantised with scales `[heads, ld]`.
+    static func quantized(_ x: [Float], n: Int, heads: Int, D: Int, stride: Int, ld: Int) -> ([Int8], [Float]) {
+        var q = [Int8](repeating: 0, count: n * stride), d = [Float](repeating: .nan, count: max(heads * ld, (heads - 1) * ld + n))
+        lra_quantize_heads(x, Int64(stride), Int64(n), Int64(heads), Int64(D), &q, Int64(stride), &d, Int64(ld))
+        return (q, d)
+    }
+
+    /// Round trip: every value within half a step (d / 2) of the original, the largest magnitude
+    /// of each head slice exact up to rounding, all-zero slices with scale 0.
+    @Test func quantizationRoundsToTheNearestStep() {
+        let (n, heads, D) = (13, 3, 64)
+        var x = randomFloats(n * heads * D, seed: 9).map { $0 * 3 }
+        for e in 0..<D { x[5 * heads * D + D + e] = 0 }  // row 5, head 1: all zero
+        let (q, d) = Self.quantized(x, n: n, heads: heads, D: D, stride: heads * D, ld: n + 2)
+        var back = [Float](repeating: .nan, count: x.count)
+        lra_dequantize_heads(q, Int64(heads * D), d, Int64(n + 2), Int64(n), Int64(heads), Int64(D), &back, Int64(heads * D))
+        #expect(d[1 * (n + 2) + 5] == 0)
+        for i in 0..<n {
+            for h in 0..<heads {
+                let slice = (0..<D).map { i * heads * D + h * D + $0 }
+                let amax = slice.map { abs(x[$0]) }.max()!
+                #expect(abs(d[h * (n + 2) + i] - amax / 127) <= 1e-7 * amax)
+                #expect(slice.allSatisfy { abs(back[$0] - x[$0]) <= d[h * (n + 2) + i] / 2 * 1.0001 })
+                #expect(slice.allSatisfy { abs(Int(q[$0])) <= 127 })
+            }
+        }
+    }
+
+    static let q8Shapes: [Shape] = [
+        Shape(heads: 1, rows: 1, n: 1, D: 64, stride: 64), Shape(heads: 3, rows: 3, n: 256, D: 64, stride: 192),
+        Shape(heads: 3, rows: 12, n: 37, D: 64, stride: 192), Shape(heads: 2, rows: 2, n: 129, D: 32, stride: 80),
+        Shape(heads: 2, rows: 7, n: 300, D: 128, stride: 256), Shape(heads: 3, rows: 4, n: 17, D: 40, stride: 120),
+        Shape(heads: 1, rows: 3, n: 64, D: 96, stride: 96),
+    ]
+
+    /// Integer dot products: the SIMD path equals the reference exactly (same integer sums, same
+    /// two scalings), and padding is never written.
+    @Test(arguments: q8Shapes)
+    func q8ScoresEqualReference(_ s: Shape) {
+        let hr = s.heads * s.rows, ld = s.n + 4, lds = s.n + 3
+        let (q, qd) = Self.quantized(randomFloats(hr * s.D, seed: 11), n: hr, heads: 1, D: s.D, stride: s.D, ld: 1)
+        let (k, kd) = Self.quantized(randomFloats(s.n * s.stride, seed: 12), n: s.n, heads: s.heads, D: s.D, stride: s.stride, ld: ld)
+        var fast = [Float](repeating: .nan, count: hr * lds), ref = fast
+        lra_scores_q8(q, qd, Int64(s.heads), Int64(s.rows), Int64(s.D), k, Int64(s.stride), kd, Int64(ld), Int64(s.n), &fast, Int64(lds))
+        lra_scores_q8_reference(q, qd, Int64(s.heads), Int64(s.rows), Int64(s.D), k, Int64(s.stride), kd, Int64(ld), Int64(s.n), &ref, Int64(lds))
+        let used = (0..<hr).flatMap { r in (0..<s.n).map { r * lds + $0 } }
+        #expect(used.allSatisfy { fast[$0] == ref[$0] })
+        #expect((0..<hr).allSatisfy { r in (s.n..<lds).allSatisfy { fast[r * lds + $0].isNaN } })
+        // And the scores are the float scores of the rounded inputs.
+        var qf = [Float](repeating: 0, count: hr * s.D), kf = [Float](repeating: 0, count: s.n * s.stride)
+        lra_dequantize_heads(q, Int64(s.D), qd, 1, Int64(hr), 1, Int64(s.D), &qf, Int64(s.D))
+        lra_dequantize_heads(k, Int64(s.stride), kd, Int64(ld), Int64(s.n), Int64(s.heads), Int64(s.D), &kf, Int64(s.stride))
+        var float = [Float](repeating: 0, count: hr * lds)
+        lra_scores_reference(qf, Int64(s.heads), Int64(s.rows), Int64(s.D), kf, Int64(s.stride), Int64(s.n), &float, Int64(lds))
+        #expect(relativeError(used.map { fast[$0] }, used.map { float[$0] }) < 1e-5)
+    }
+
+    @Test(arguments: q8Shapes)
+    func q8WeightedSumMatchesReference(_ s: Shape) {
+        let (hr, ldp, ld) = (s.heads * s.rows, s.n + 5, s.n + 2)
+        let p = randomFloats(hr * ldp, seed: 13).map { abs($0) }
+        let (v, vd) = Self.quantized(randomFloats(s.n * s.stride, seed: 14), n: s.n, heads: s.heads, D: s.D, stride: s.stride, ld: ld)
+        var fast = [Float](repeating: .nan, count: hr * s.D), ref = fast
+        var work = [Float](repeating: .nan, count: hr * s.n)
+        lra_weighted_sum_q8(p, Int64(ldp), Int64(s.heads), Int64(s.rows), Int64(s.n), v, Int64(s.stride), vd, Int64(ld), Int64(s.D), &fast, &work)
+        lra_weighted_sum_q8_reference(p, Int64(ldp), Int64(s.heads), Int64(s.rows), Int64(s.n), v, Int64(s.stride), vd, Int64(ld), Int64(s.D), &ref)
+        #expect(relativeError(fast, ref) < 1e-6)
     }
 }

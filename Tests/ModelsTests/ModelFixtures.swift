@@ -55,3 +55,10 @@ func requireModel<T>(_ r: Result<T, any Error>) -> T? {
         return nil
     }
 }
+
+/// The embedded SmolLM2 with 8-bit KV caches (its own instance: the shared one stays Float32).
+let sharedEightBitCacheModel: Result<LanguageModel, any Error> = Result {
+    let lm = try LanguageModel.load(threads: 2)
+    lm.model.kvCachePrecision = .int8
+    return lm
+}

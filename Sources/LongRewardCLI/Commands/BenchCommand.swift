@@ -95,7 +95,7 @@ struct BenchModelCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.status("loading model")
-        let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
+        let lm = try modelOptions.load()
         Console.status("prefill \(promptTokens) + decode \(decodeTokens) with \(modelOptions.threads) thread(s)")
         let r = ModelBenchmark.decoder(
             lm, threads: modelOptions.threads, promptTokens: promptTokens, decodeTokens: decodeTokens, batches: batchSizes ?? [])
@@ -209,7 +209,7 @@ struct BenchJudgeCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.status("loading model")
-        let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
+        let lm = try modelOptions.load()
         let folder = try RubricLibrary.locate()
         let root = (folder as NSString).deletingLastPathComponent
         let document = try String(contentsOfFile: root + "/Corpora/harrow-valley-report.md", encoding: .utf8)

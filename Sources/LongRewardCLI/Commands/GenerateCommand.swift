@@ -46,7 +46,7 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
+        let lm = try modelOptions.load()
         let messages: [ChatMessage] = (system.map { [.system($0)] } ?? []) + [.user(prompt)]
         let text = chat ? lm.chatPrompt(messages) : prompt
         let params = GenerationParameters(
