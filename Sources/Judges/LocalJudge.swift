@@ -43,12 +43,16 @@ public final class LocalJudge: Judge, @unchecked Sendable {
 
     /// Wraps a loaded model. `decodeActivations` sets the model's ``LlamaModel/decodeActivations``
     /// (`.float32`, the default, decodes exactly; `.q8` runs the integer kernels, and the judge's
-    /// identity, part of every cache key, says so). Verdict probes are exact either way.
+    /// identity, part of every cache key, says so). Verdict probes are exact either way, unless
+    /// `kvCache` (nil: keep the model's setting) stores keys and values in 8 bits: then every
+    /// attention reads rounded keys and values, verdicts move slightly, and the identity says
+    /// so too.
     public init(
         model: LanguageModel, maxBatch: Int = 16, prefillBudget: Int = 256, continuousBatching: Bool = true, reusePrefixes: Bool = true,
-        decodeActivations: ActivationPrecision = .float32
+        decodeActivations: ActivationPrecision = .float32, kvCache: KVCachePrecision? = nil
     ) {
         model.model.decodeActivations = decodeActivations
+        if let kvCache { model.model.kvCachePrecision = kvCache }
         self.model = model
         self.maxBatch = max(1, maxBatch)
         self.prefillBudget = max(1, prefillBudget)
@@ -57,16 +61,17 @@ public final class LocalJudge: Judge, @unchecked Sendable {
         prefixCache = PrefixCache(model: model.model, capacity: 8)
         let size = (try? FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
         identity = "local:\((model.path as NSString).lastPathComponent):\(size)" + (decodeActivations == .q8 ? ":q8" : "")
+            + (model.model.kvCachePrecision == .int8 ? ":kv8" : "")
     }
 
     /// Loads the embedded SmolLM2 (or `path`) and wraps it.
     public convenience init(
         path: String? = nil, threads: Int = 1, maxBatch: Int = 16, continuousBatching: Bool = true, reusePrefixes: Bool = true,
-        decodeActivations: ActivationPrecision = .float32
+        decodeActivations: ActivationPrecision = .float32, kvCache: KVCachePrecision = .float32
     ) throws {
         self.init(
             model: try LanguageModel.load(path: path, threads: threads), maxBatch: maxBatch, continuousBatching: continuousBatching,
-            reusePrefixes: reusePrefixes, decodeActivations: decodeActivations)
+            reusePrefixes: reusePrefixes, decodeActivations: decodeActivations, kvCache: kvCache)
     }
 
     /// The ChatML text the model reads for `messages`, ready for the assistant's turn.

@@ -55,6 +55,9 @@ public struct PipelineOptions: Sendable {
     /// Activations of the in-process judge's decode steps (`.float32`: exact, the default;
     /// `.q8`: the integer kernels, faster, cached apart).
     public var decodeActivations: ActivationPrecision = .float32
+    /// Key/value cache storage of the in-process judge and policy (`.float32`: exact, the
+    /// default; `.int8`: a quarter of the memory, faster decoding, cached apart).
+    public var kvCache: KVCachePrecision = .float32
 
     /// Creates options for a store.
     public init(storePath: String) { self.storePath = storePath }
@@ -172,7 +175,7 @@ public enum ScoreJob {
         case .local(let path):
             return try LocalJudge(
                 path: path, threads: pipeline.threads, maxBatch: pipeline.concurrency, reusePrefixes: prefixCaching,
-                decodeActivations: pipeline.decodeActivations)
+                decodeActivations: pipeline.decodeActivations, kvCache: pipeline.kvCache)
         case .http(let url, let urlModel):
             return try HTTPJudge(
                 baseURL: url, model: urlModel ?? model ?? "default", timeout: pipeline.requestTimeout, maxInFlight: pipeline.concurrency)

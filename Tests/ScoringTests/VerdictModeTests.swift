@@ -254,4 +254,23 @@ final class ProbabilityJudge: Judge, @unchecked Sendable {
             #expect("\(error)".contains("rubric custom") && "\(error)".contains("'8 '"), "\(error)")
         }
     }
+
+    /// An 8-bit KV cache is part of the judge's identity (so its calls are cached apart), and a
+    /// direct verdict read through it stays close to the Float32 cache's: the expected rating
+    /// within 0.5 and each label's probability within 0.05 (measured: 3.264 vs 3.232, largest
+    /// label gap 0.006).
+    @Test func eightBitCacheJudgeIsCachedApartAndStaysClose() async throws {
+        guard let exact = try? LanguageModel.load(), let small = try? LanguageModel.load() else { return }
+        let (a, b) = (LocalJudge(model: exact), LocalJudge(model: small, kvCache: .int8))
+        #expect(a.identity != b.identity && b.identity.hasSuffix(":kv8"))
+        let rubric = try #require(try RubricLibrary(folder: rubricsFolder).rubrics["helpfulness"])
+        let messages = try rubric.messages(["question": "What is the capital of France?", "answer": "The capital of France is Paris, on the Seine."])
+        let request = JudgeRequest(messages: messages, fixedMessageCount: messages.count - 1, temperature: 0, maxTokens: 64, seed: 0,
+                                   verdict: rubric.verdictRequest(.direct))
+        let (pa, pb) = (try await a.complete(request).verdict, try await b.complete(request).verdict)
+        let (va, vb) = (try #require(pa).probabilities, try #require(pb).probabilities)
+        func expected(_ p: [Double]) -> Double { zip(p, 0...).map { $0 * Double($1) }.reduce(0, +) / p.reduce(0, +) }
+        let gap = zip(va, vb).map { abs($0 - $1) }.max() ?? 1
+        #expect(abs(expected(va) - expected(vb)) < 0.5 && gap < 0.05, "expected \(expected(va)) vs \(expected(vb)), largest label gap \(gap)")
+    }
 }
