@@ -604,6 +604,13 @@ public enum Attention {
             var keyScales, valueScales: UnsafePointer<Float>?
             var scaleStride = 0
             var quantized: Bool { k8 != nil }
+            /// Moves the key/value pointers to batch element `b` of `[B, keys, rowWidth]` rows
+            /// (scales are addressed per batch element by the caller).
+            mutating func offset(batchElement b: Int, keys: Int, rowWidth: Int) {
+                let o = b * keys * rowWidth
+                k32 = k32.map { $0 + o }; v32 = v32.map { $0 + o }
+                k8 = k8.map { $0 + o }; v8 = v8.map { $0 + o }
+            }
             init(_ c: DecodeCache) {
                 switch c {
                 case let .float32(k, v): (k32, v32) = (k, v)
@@ -655,94 +662,45 @@ public enum Attention {
         let partL = FloatBuffer(count: B * nChunks * hr)
         let (qP, pO, pM, pL) = (SendablePointer(q), SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
         let storage = DecodeCache.Pointers(cache)
+        precondition(chunk == decodeChunk)
 
         withVisibility(shape, mask) { visAll in
             Parallel.forEachTask(
                 threads: threads, tasks: B * nChunks,
-                setup: { _ in
-                    // Scaled queries, scores; with an 8-bit cache also the int8 queries, and
-                    // P times the value scales followed by the query scales.
-                    let q8 = storage.quantized
-                    return (FloatBuffer(count: hr * D), FloatBuffer(count: hr * chunk), Int8Buffer(count: q8 ? hr * D : 0), FloatBuffer(count: q8 ? hr * chunk + hr : 0))
-                },
+                setup: { _ in DecodeWorkspace(rows: hr, headDim: D, chunk: chunk, quantized: storage.quantized) },
                 body: { ws, task in
                     let (b, ci) = (task / nChunks, task % nChunks)
                     let vis = visAll[b]
-                    let (Qp, S) = (ws.0.pointer, ws.1.pointer)
                     let base = task * hr
                     let (O, m, l) = (pO.pointer + base * D, pM.pointer + base, pL.pointer + base)
                     let k0 = ci * chunk, k1 = min(Nk, k0 + chunk)
                     // Never read keys past the last one any row may see (padding may hold anything).
                     let n = min(k1, vis.end(forPosition: offset + Nq - 1)) - k0
-                    if n <= 0 {
-                        O.update(repeating: 0, count: hr * D)
-                        m.update(repeating: -.infinity, count: hr)
-                        l.update(repeating: 0, count: hr)
-                        return
-                    }
                     // Qp [Hkv, rows, D]: head g's rows are its G query heads for each new token.
                     for g in 0..<Hkv {
                         for t in 0..<Nq {
                             let src = qP.pointer + ((b * Nq + t) * H + g * G) * D
-                            let dst = Qp + (g * rows + t * G) * D
+                            let dst = ws.q.pointer + (g * rows + t * G) * D
                             for c in 0..<(G * D) { dst[c] = src[c] * sc }
                         }
                     }
-                    // S [Hkv, rows, n] = Q K_chunk^T, reading each cache row once for every head
-                    // (lra_scores), then masked and exponentiated row by row.
-                    let rowBase = (b * Nk + k0) * Hkv * D
-                    let scaleBase = b * Hkv * storage.scaleStride + k0
-                    if storage.quantized {
-                        // Query rows to int8, one scale per row.
-                        let (Qq, qd) = (ws.2.pointer, ws.3.pointer + hr * chunk)
-                        lra_quantize_heads(Qp, Int64(D), Int64(hr), 1, Int64(D), Qq, Int64(D), qd, 1)
-                        lra_scores_q8(Qq, qd, Int64(Hkv), Int64(rows), Int64(D), storage.k8! + rowBase, Int64(Hkv * D),
-                                      storage.keyScales! + scaleBase, Int64(storage.scaleStride), Int64(n), S, Int64(chunk))
-                    } else {
-                        lra_scores(Qp, Int64(Hkv), Int64(rows), Int64(D), storage.k32! + rowBase, Int64(Hkv * D), Int64(n), S, Int64(chunk))
-                    }
-                    for i in 0..<hr {
-                        let row = S + i * chunk
+                    var view = storage
+                    view.offset(batchElement: b, keys: Nk, rowWidth: Hkv * D)
+                    chunkPartials(ws, rows: rows, kvHeads: Hkv, headDim: D, view: view, scaleRow: b, keyStart: k0, keys: n, O: O, m: m, l: l) { row, i in
                         maskRow(row, keys: k0, count: n, position: offset + (i % rows) / G, vis)
-                        let mr = VectorMath.max(row, n)
-                        m[i] = mr
-                        if mr == -.infinity { l[i] = 0; row.update(repeating: 0, count: n); continue }
-                        l[i] = VectorMath.expShiftSum(row, n, shift: mr)
-                    }
-                    // O [Hkv, rows, D] = P V_chunk, again one pass over whole value rows.
-                    if storage.quantized {
-                        lra_weighted_sum_q8(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), storage.v8! + rowBase, Int64(Hkv * D),
-                                            storage.valueScales! + scaleBase, Int64(storage.scaleStride), Int64(D), O, ws.3.pointer)
-                    } else {
-                        lra_weighted_sum(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), storage.v32! + rowBase, Int64(Hkv * D), Int64(D), O)
                     }
                 })
         }
-        // Merge the chunks of each row: M = max m_c, l = sum l_c e^(m_c - M), O = sum O_c e^(m_c - M) / l.
+        // Merge the chunks of each row: partial results of (b, chunk c, g, r) sit at
+        // ((b nChunks + c) Hkv + g) rows + r.
         for bg in 0..<(B * Hkv) {
             let (b, g) = (bg / Hkv, bg % Hkv)
             for r in 0..<rows {
-                // Partial results of (b, chunk c, g, r) sit at ((b nChunks + c) Hkv + g) rows + r.
-                func at(_ c: Int) -> Int { ((b * nChunks + c) * Hkv + g) * rows + r }
                 let (t, hh) = (r / G, r % G)
                 let h = g * G + hh
-                var M = -Float.infinity
-                for c in 0..<nChunks { M = max(M, partM.pointer[at(c)]) }
-                let dst = out + ((b * Nq + t) * H + h) * D
-                dst.update(repeating: 0, count: D)
-                let lseAt = lse + (b * H + h) * Nq + t
-                if M == -.infinity { lseAt.pointee = -.infinity; continue }
-                var L: Float = 0
-                for c in 0..<nChunks {
-                    let idx = at(c)
-                    let mc = partM.pointer[idx]
-                    if mc == -.infinity { continue }
-                    let w = VectorMath.exp(mc - M)
-                    L += partL.pointer[idx] * w
-                    VectorMath.axpy(w, partO.pointer + idx * D, dst, D)
-                }
-                VectorMath.scale(dst, D, by: 1 / L)
-                lseAt.pointee = M + Foundation.log(L)
+                let slots = (0..<nChunks).map { c in ((b * nChunks + c) * Hkv + g) * rows + r }
+                mergePartials(slots: slots, O: partO.pointer, m: partM.pointer, l: partL.pointer, headDim: D,
+                              out: out + ((b * Nq + t) * H + h) * D, lse: lse + (b * H + h) * Nq + t)
             }
         }
     }

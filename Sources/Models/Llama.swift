@@ -143,15 +143,25 @@ public final class KVCache: @unchecked Sendable {
         keys.count * 2 * (precision == .float32 ? capacity * rowWidth * 4 : capacity * (rowWidth + 4 * kvHeads))
     }
 
+    /// The cache this one's first positions were copied from, and how many (see
+    /// ``copyPrefix(from:count:)``).
+    public private(set) var prefixSource: (cache: KVCache, count: Int)?
+
     /// Forgets positions from `position` on (they will be overwritten).
     public func truncate(to position: Int) {
         precondition(position >= 0 && position <= count, "KVCache.truncate: \(position) outside 0...\(count)")
         count = position
+        if let p = prefixSource, p.count > position { prefixSource = position > 0 ? (p.cache, position) : nil }
     }
 
-    /// Copies the first `count` positions of `other` (a shared prompt prefix) into this cache.
+    /// Copies the first `count` positions of `other` (a shared prompt prefix) into this cache
+    /// and remembers `other`: sequences that decode together and copied one source read its
+    /// whole chunks once for all of them (`Attention.decode(sequences:...)`). The source's first
+    /// `count` positions must not change while this cache is in use (a `PrefixCache` entry, or a
+    /// prompt's cache that only grows).
     public func copyPrefix(from other: KVCache, count n: Int) {
         precondition(n <= other.count && n <= capacity && rowWidth == other.rowWidth && precision == other.precision, "KVCache.copyPrefix: \(n) positions do not fit")
+        prefixSource = n > 0 ? (other, n) : nil
         for l in keys.indices {
             switch precision {
             case .float32:
@@ -318,15 +328,21 @@ public final class LlamaModel: @unchecked Sendable {
                 RoPE.forward(x: q.pointer, positions: pos.baseAddress!, table: rope, N: N, H: H, D: D, convention: c.ropeConvention)
                 RoPE.forward(x: k.pointer, positions: pos.baseAddress!, table: rope, N: N, H: Hkv, D: D, convention: c.ropeConvention)
             }
+            // Sequences adding a few tokens decode together (one parallel region, shared prompt
+            // chunks read once); longer ones prefill one by one.
+            var stepping: [Attention.DecodeSequence] = []
             for (s, cache) in caches.enumerated() where counts[s] > 0 {
                 let (n, p, r0) = (counts[s], cache.count, starts[s])
                 let row = Hkv * D
                 cache.store(layer: l, position: p, keys: k.pointer + r0 * row, values: v.pointer + r0 * row, count: n)
-                let shape = AttentionShape(queryLength: n, keyLength: p + n, heads: H, kvHeads: Hkv, headDim: D)
                 let (qs, os) = (q.pointer + r0 * H * D, attn.pointer + r0 * H * D)
                 if n <= 4 {
-                    Attention.decode(out: os, lse: lse.pointer, q: qs, cache: cache.decodeView(layer: l), shape: shape, mask: .causal, threads: threads)
+                    let shared = cache.prefixSource.map {
+                        Attention.SharedPrefix(id: ObjectIdentifier($0.cache).hashValue, source: $0.cache.decodeView(layer: l), count: $0.count)
+                    }
+                    stepping.append(Attention.DecodeSequence(cache: cache.decodeView(layer: l), keyLength: p + n, queryLength: n, q: qs, out: os, shared: shared))
                 } else {
+                    let shape = AttentionShape(queryLength: n, keyLength: p + n, heads: H, kvHeads: Hkv, headDim: D)
                     if cache.precision != .float32 && widened.0.count < (p + n) * row {
                         widened = (FloatBuffer(count: (p + n) * row), FloatBuffer(count: (p + n) * row))
                     }
@@ -334,6 +350,7 @@ public final class LlamaModel: @unchecked Sendable {
                     Attention.forward(out: os, lse: lse.pointer, q: qs, k: kf, v: vf, shape: shape, mask: .causal, threads: threads)
                 }
             }
+            if !stepping.isEmpty { Attention.decode(sequences: stepping, heads: H, kvHeads: Hkv, headDim: D, threads: threads) }
             w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
 

@@ -201,6 +201,67 @@ let smallCases: [AttentionCase] = [
         #expect(results[0] == results[1])
     }
 
+    /// The batched decode step: sequences that copied one prefix read its whole chunks once for
+    /// all of them, and every output is bitwise what a causal per-sequence decode gives, for both
+    /// cache storages, one or two new tokens, and one or two threads; and it is the float64
+    /// reference's attention (Float32 cache).
+    @Test func batchedDecodeWithSharedPrefixIsBitwisePerSequence() {
+        let (H, Hkv, D) = (9, 3, 64)
+        let row = Hkv * D
+        let prefix = 600  // two whole shared chunks and a partial one
+        let keyLengths = [650, 601, 700, 300, 900], queryLengths = [1, 1, 2, 1, 1]
+        let sharers: Set<Int> = [0, 1, 2, 4]  // sequence 3 has no prefix of its own
+        let source = randomFloats(prefix * row, seed: 21, scale: 1), sourceV = randomFloats(prefix * row, seed: 22, scale: 1)
+        for quantized in [false, true] {
+            // Per sequence: its own full cache (prefix copied in), queries and outputs.
+            let capacity = 1000
+            var ks: [[Float]] = [], vs: [[Float]] = []
+            for s in keyLengths.indices {
+                var k = randomFloats(capacity * row, seed: 30 + UInt64(s), scale: 1), v = randomFloats(capacity * row, seed: 40 + UInt64(s), scale: 1)
+                if sharers.contains(s) {
+                    for i in 0..<(prefix * row) { k[i] = source[i]; v[i] = sourceV[i] }
+                }
+                ks.append(k)
+                vs.append(v)
+            }
+            let store = { (x: [Float]) -> (FloatBuffer, Int8Buffer, FloatBuffer) in
+                let n = x.count / row
+                let f = FloatBuffer(x), q = Int8Buffer(count: x.count), sc = FloatBuffer(count: Hkv * n)
+                CacheQuantization.quantize(f.pointer, ldx: row, rows: n, heads: Hkv, headDim: D, into: q.pointer, ldq: row, scales: sc.pointer, scaleStride: n)
+                return (f, q, sc)
+            }
+            let kc = ks.map(store), vc = vs.map(store), srcK = store(source), srcV = store(sourceV)
+            func view(_ k: (FloatBuffer, Int8Buffer, FloatBuffer), _ v: (FloatBuffer, Int8Buffer, FloatBuffer)) -> Attention.DecodeCache {
+                quantized ? .int8(keys: k.1.pointer, keyScales: k.2.pointer, values: v.1.pointer, valueScales: v.2.pointer, scaleStride: k.2.count / Hkv)
+                    : .float32(keys: k.0.pointer, values: v.0.pointer)
+            }
+            let qs = keyLengths.indices.map { FloatBuffer(randomFloats(queryLengths[$0] * H * D, seed: 50 + UInt64($0), scale: 1)) }
+            var outputs: [[[Float]]] = []
+            for (sharing, threads) in [(true, 1), (true, 2), (false, 1)] {
+                let outs = keyLengths.indices.map { FloatBuffer(count: queryLengths[$0] * H * D) }
+                let seqs = keyLengths.indices.map { s in
+                    Attention.DecodeSequence(
+                        cache: view(kc[s], vc[s]), keyLength: keyLengths[s], queryLength: queryLengths[s], q: qs[s].pointer, out: outs[s].pointer,
+                        shared: sharing && sharers.contains(s) ? Attention.SharedPrefix(id: 7, source: view(srcK, srcV), count: prefix) : nil)
+                }
+                Attention.decode(sequences: seqs, heads: H, kvHeads: Hkv, headDim: D, threads: threads)
+                outputs.append(outs.map(\.array))
+            }
+            #expect(outputs[0].elementsEqual(outputs[1]) && outputs[0].elementsEqual(outputs[2]), "quantized \(quantized)")
+            // One at a time through the general decode (causal shape), and the float64 reference.
+            for s in keyLengths.indices {
+                let shape = AttentionShape(queryLength: queryLengths[s], keyLength: keyLengths[s], heads: H, kvHeads: Hkv, headDim: D)
+                let out = FloatBuffer(count: shape.queryCount), lse = FloatBuffer(count: shape.lseCount)
+                Attention.decode(out: out.pointer, lse: lse.pointer, q: qs[s].pointer, cache: view(kc[s], vc[s]), shape: shape, mask: .causal)
+                #expect(out.array.elementsEqual(outputs[0][s]), "sequence \(s), quantized \(quantized)")
+                if !quantized {
+                    let ref = Attention.referenceForward(q: qs[s].array, k: Array(ks[s].prefix(keyLengths[s] * row)), v: Array(vs[s].prefix(keyLengths[s] * row)), shape: shape, mask: .causal)
+                    #expect(relativeError(outputs[0][s], ref.out) < 1e-5)
+                }
+            }
+        }
+    }
+
     /// A row that sees no key (all keys padding) yields zeros, -inf lse and no gradient.
     @Test func fullyMaskedRowsAreZero() {
         let c = AttentionCase(name: "empty", shape: AttentionShape(batch: 1, queryLength: 4, heads: 1, kvHeads: 1, headDim: 4),

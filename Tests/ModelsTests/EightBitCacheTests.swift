@@ -89,4 +89,37 @@ import Testing
         #expect(f.byteCount == 30 * 2 * 1000 * 3 * 64 * 4)
         #expect(q.byteCount == 30 * 2 * 1000 * 3 * (64 + 4))
     }
+
+    /// Sequences continuing copies of one 300-token prompt decode together (their first whole
+    /// chunk of keys read once for all, from the source cache) and give bitwise the hidden
+    /// states of decoding each alone, with Float32 and 8-bit caches.
+    @Test func sequencesSharingAPromptDecodeAsIfAlone() throws {
+        for result in [sharedLanguageModel, sharedEightBitCacheModel] {
+            guard let lm = requireModel(result) else { return }
+            let m = lm.model
+            let prompt = Array(lm.tokenizer.encode(String(repeating: "The river rose after the long rains and the valley flooded. ", count: 30)).prefix(300))
+            #expect(prompt.count == 300)
+            let source = m.makeCache(capacity: prompt.count)
+            _ = m.forward(tokens: prompt, cache: source)
+            let starts: [[Int32]] = [[11], [42], [7]]
+            func run(_ members: [Int]) -> [[Float]] {
+                let caches = members.map { _ in m.makeCache(capacity: prompt.count + 8) }
+                for c in caches { c.copyPrefix(from: source, count: prompt.count) }
+                var tokens = members.map { starts[$0] }
+                var hidden: [[Float]] = members.map { _ in [] }
+                for _ in 0..<4 {
+                    let out = m.forward(batch: tokens, caches: caches)
+                    for i in members.indices {
+                        hidden[i] += out[i].array
+                        // Next input: any id that depends on the output will do.
+                        tokens[i] = [Int32(Sampler.argmax(out[i].pointer, count: m.configuration.hiddenSize))]
+                    }
+                }
+                return hidden
+            }
+            let together = run([0, 1, 2])
+            let alone = [0, 1, 2].map { run([$0])[0] }
+            #expect(together.elementsEqual(alone), "\(m.kvCachePrecision)")
+        }
+    }
 }

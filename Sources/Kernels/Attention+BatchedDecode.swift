@@ -1,0 +1,281 @@
+// Attention+BatchedDecode.swift: one decode step of several sequences, each with its own
+// key/value cache, in one parallel region, reading a key prefix that several sequences share
+// once for all of them.
+//
+// Sequences that continue one prompt (K answers sampled for a question, judge calls that start
+// with the same rubric, `bench model --batch`) hold the same keys and values for the prompt's
+// positions. Attention splits the keys of every sequence into fixed chunks [256 c, 256 (c + 1));
+// a chunk that lies wholly inside a shared prefix is computed once for every sequence naming
+// that prefix: its query rows are stacked (rows = sum over members of Nq G per KV head) and each
+// cached row is read once for all of them, where separate sequences would read it once each.
+// Every row goes through the same arithmetic either way (the kernels treat rows independently,
+// chunk boundaries do not move, partial results merge in chunk order), so sharing changes no
+// bit of the result: it only removes reads.
+//
+// Per task (a unit of sequences x one chunk): scaled query rows Qp [Hkv, rows, D], scores
+// S [Hkv * rows, n] (causally masked by each row's position), P = exp(S - m), O = P V, kept as
+// partial (O, m, l); then for each sequence, token and head, the partials of its chunks merge:
+// M = max m_c, L = sum l_c e^(m_c - M), out = sum O_c e^(m_c - M) / L.
+
+import CQuantKernels
+import Foundation
+
+extension Attention {
+    /// Keys that several sequences of a batched decode step hold in common.
+    public struct SharedPrefix {
+        /// Equal for sequences that share these keys (the owner of the source cache).
+        public var id: Int
+        /// The cache holding them (positions `0..<count`, read only).
+        public var source: DecodeCache
+        /// Positions shared.
+        public var count: Int
+
+        /// Describes a shared prefix.
+        public init(id: Int, source: DecodeCache, count: Int) {
+            self.id = id
+            self.source = source
+            self.count = count
+        }
+    }
+
+    /// One sequence of ``decode(sequences:heads:kvHeads:headDim:scale:threads:)``.
+    public struct DecodeSequence {
+        /// Its own cache, holding all `keyLength` positions (a shared prefix included).
+        public var cache: DecodeCache
+        /// Keys: the positions already cached plus the new tokens' own.
+        public var keyLength: Int
+        /// New tokens `Nq` (at most a few); token `t` sits at position `keyLength - Nq + t` and
+        /// sees keys up to it (causal).
+        public var queryLength: Int
+        /// Queries `[Nq, H, D]`.
+        public var q: UnsafePointer<Float>
+        /// Output `[Nq, H, D]` (overwritten).
+        public var out: UnsafeMutablePointer<Float>
+        /// Positions `0..<shared.count` of `cache` equal those of `shared.source`, which other
+        /// sequences of the step may name too; nil when none.
+        public var shared: SharedPrefix?
+
+        /// Describes one sequence.
+        public init(
+            cache: DecodeCache, keyLength: Int, queryLength: Int, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+            shared: SharedPrefix? = nil
+        ) {
+            self.cache = cache
+            self.keyLength = keyLength
+            self.queryLength = queryLength
+            self.q = q
+            self.out = out
+            self.shared = shared
+        }
+    }
+
+    /// Keys per decode chunk: fixed, so results depend neither on the thread count nor on which
+    /// sequences share a prefix.
+    static let decodeChunk = 256
+
+    /// A set of sequences reading one key range of one cache.
+    private struct DecodeUnit: @unchecked Sendable {
+        var view: DecodeCache.Pointers
+        var members: [Int]        // sequence indices
+        var rowStart: [Int]       // per member: first query row (per KV head)
+        var rows: Int             // query rows per KV head
+        var positions: [Int]      // per row: the absolute position of its token
+        var chunk0: Int           // first chunk index (absolute)
+        var chunkCount: Int
+        var keyEnd: Int           // keys read end here (exclusive)
+        var partBase: Int         // first partial row
+    }
+
+    /// Causal decode attention for several sequences at once (the decoder's step): one
+    /// parallel region over every (sequence set, key chunk) task, with chunks inside a shared
+    /// prefix computed once for all the sequences naming it (see the file header). Results are
+    /// bitwise those of ``decode(out:lse:q:cache:shape:mask:scale:threads:)`` run per sequence
+    /// with a causal mask, whatever the sharing and the thread count.
+    public static func decode(
+        sequences: [DecodeSequence], heads H: Int, kvHeads Hkv: Int, headDim D: Int, scale: Float? = nil, threads: Int = 1
+    ) {
+        precondition(H % Hkv == 0, "Attention.decode: \(H) heads do not group into \(Hkv) KV heads")
+        let G = H / Hkv, chunk = decodeChunk
+        let sc = scale ?? 1 / Float(D).squareRoot()
+        // Units: per shared prefix id, its whole chunks for every member; per sequence, the rest.
+        var units: [DecodeUnit] = []
+        var sharedChunks = [Int](repeating: 0, count: sequences.count)
+        var groups: [Int: [Int]] = [:]
+        var order: [Int] = []
+        for (s, seq) in sequences.enumerated() {
+            precondition(seq.queryLength >= 1 && seq.keyLength >= seq.queryLength, "Attention.decode: sequence \(s) has \(seq.queryLength) queries, \(seq.keyLength) keys")
+            guard let p = seq.shared else { continue }
+            // Whole chunks only, and none holding a query's own position.
+            let whole = min(p.count, seq.keyLength - seq.queryLength) / chunk
+            if whole == 0 { continue }
+            if groups[p.id] == nil { order.append(p.id) }
+            groups[p.id, default: []].append(s)
+            sharedChunks[s] = whole
+        }
+        var partRows = 0
+        func addUnit(_ view: DecodeCache.Pointers, _ members: [Int], chunk0: Int, chunkCount: Int, keyEnd: Int) {
+            var rowStart: [Int] = [], positions: [Int] = []
+            var rows = 0
+            for s in members {
+                rowStart.append(rows)
+                let seq = sequences[s]
+                for t in 0..<seq.queryLength {
+                    for _ in 0..<G { positions.append(seq.keyLength - seq.queryLength + t) }
+                }
+                rows += seq.queryLength * G
+            }
+            units.append(DecodeUnit(view: view, members: members, rowStart: rowStart, rows: rows, positions: positions,
+                                    chunk0: chunk0, chunkCount: chunkCount, keyEnd: keyEnd, partBase: partRows))
+            partRows += chunkCount * Hkv * rows
+        }
+        for id in order {
+            var members = groups[id]!
+            // Members agree on the chunks they share: the fewest any of them has.
+            let whole = members.map { sharedChunks[$0] }.min()!
+            if members.count == 1 { sharedChunks[members[0]] = 0; continue }
+            for s in members { sharedChunks[s] = whole }
+            members.sort()
+            addUnit(DecodeCache.Pointers(sequences[members[0]].shared!.source), members, chunk0: 0, chunkCount: whole, keyEnd: whole * chunk)
+        }
+        for (s, seq) in sequences.enumerated() {
+            let first = sharedChunks[s]
+            let total = (seq.keyLength + chunk - 1) / chunk
+            addUnit(DecodeCache.Pointers(seq.cache), [s], chunk0: first, chunkCount: total - first, keyEnd: seq.keyLength)
+        }
+        let taskUnit = units.indices.flatMap { u in Array(repeating: u, count: units[u].chunkCount) }
+        let taskChunk = units.indices.flatMap { u in Array(0..<units[u].chunkCount) }
+        let maxRows = units.map(\.rows).max() ?? 0
+        let partO = FloatBuffer(count: partRows * D), partM = FloatBuffer(count: partRows), partL = FloatBuffer(count: partRows)
+        let (pO, pM, pL) = (SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
+        let queries = sequences.map { SendablePointer($0.q) }, queryLengths = sequences.map(\.queryLength)
+        let quantized = units.contains { $0.view.quantized }
+        let frozen = units
+
+        Parallel.forEachTask(
+            threads: threads, tasks: taskUnit.count,
+            setup: { _ in DecodeWorkspace(rows: Hkv * maxRows, headDim: D, chunk: chunk, quantized: quantized) },
+            body: { ws, task in
+                let unit = frozen[taskUnit[task]]
+                let rows = unit.rows, hr = Hkv * rows
+                let base = unit.partBase + taskChunk[task] * hr
+                let (O, m, l) = (pO.pointer + base * D, pM.pointer + base, pL.pointer + base)
+                let k0 = (unit.chunk0 + taskChunk[task]) * chunk
+                let n = min(k0 + chunk, unit.keyEnd) - k0
+                // Qp [Hkv, rows, D]: for each member and token, the G query heads of KV head g.
+                for g in 0..<Hkv {
+                    for (mi, s) in unit.members.enumerated() {
+                        for t in 0..<queryLengths[s] {
+                            let src = queries[s].pointer + (t * H + g * G) * D
+                            let dst = ws.q.pointer + (g * rows + unit.rowStart[mi] + t * G) * D
+                            for c in 0..<(G * D) { dst[c] = src[c] * sc }
+                        }
+                    }
+                }
+                chunkPartials(ws, rows: rows, kvHeads: Hkv, headDim: D, view: unit.view, scaleRow: 0, keyStart: k0, keys: n, O: O, m: m, l: l) { row, i in
+                    // Causal: keys after the row's position are hidden.
+                    let visible = max(0, min(n, unit.positions[i % rows] + 1 - k0))
+                    if visible < n { (row + visible).update(repeating: -.infinity, count: n - visible) }
+                }
+            })
+
+        // Merge every (sequence, token, head) row over its units' chunks, in key order.
+        for (s, seq) in sequences.enumerated() {
+            let mine = units.indices.filter { units[$0].members.contains(s) }
+            for t in 0..<seq.queryLength {
+                for h in 0..<H {
+                    let (g, hh) = (h / G, h % G)
+                    var slots: [Int] = []
+                    for u in mine {
+                        let unit = units[u]
+                        let r = unit.rowStart[unit.members.firstIndex(of: s)!] + t * G + hh
+                        for c in 0..<unit.chunkCount { slots.append(unit.partBase + c * Hkv * unit.rows + g * unit.rows + r) }
+                    }
+                    mergePartials(slots: slots, O: partO.pointer, m: partM.pointer, l: partL.pointer, headDim: D,
+                                  out: seq.out + (t * H + h) * D, lse: nil)
+                }
+            }
+        }
+    }
+
+    /// Work memory of one decode worker: scaled queries `[rows, D]`, scores `[rows, chunk]`,
+    /// and for 8-bit caches the int8 queries, P times the value scales and the query scales.
+    final class DecodeWorkspace {
+        let q: FloatBuffer, s: FloatBuffer, q8: Int8Buffer, work: FloatBuffer
+        let chunk: Int
+        init(rows: Int, headDim D: Int, chunk: Int, quantized: Bool) {
+            self.chunk = chunk
+            q = FloatBuffer(count: rows * D)
+            s = FloatBuffer(count: rows * chunk)
+            q8 = Int8Buffer(count: quantized ? rows * D : 0)
+            work = FloatBuffer(count: quantized ? rows * chunk + rows : 0)
+        }
+    }
+
+    /// Partial attention of scaled query rows `ws.q [Hkv, rows, D]` over keys
+    /// `keyStart ..< keyStart + keys` of `view` (scales of batch row `scaleRow`): `O [Hkv rows, D]
+    /// = P V` with `P = exp(S - m)`, `m` the row maxima and `l` the row sums of `P`; rows that see no
+    /// key get `m = -inf`, `l = 0`, `O = 0`. `mask(row, i)` hides keys of score row `i`.
+    static func chunkPartials(
+        _ ws: DecodeWorkspace, rows: Int, kvHeads Hkv: Int, headDim D: Int, view: DecodeCache.Pointers, scaleRow: Int,
+        keyStart k0: Int, keys n: Int, O: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
+        mask: (UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
+        let hr = Hkv * rows, chunk = ws.chunk
+        let (Qp, S) = (ws.q.pointer, ws.s.pointer)
+        if n <= 0 {
+            O.update(repeating: 0, count: hr * D)
+            m.update(repeating: -.infinity, count: hr)
+            l.update(repeating: 0, count: hr)
+            return
+        }
+        // S [Hkv, rows, n] = Q K_chunk^T, reading each cache row once for every head and row.
+        let rowBase = k0 * Hkv * D
+        let scaleBase = scaleRow * Hkv * view.scaleStride + k0
+        if view.quantized {
+            // Query rows to int8, one scale per row.
+            let (Qq, qd) = (ws.q8.pointer, ws.work.pointer + hr * chunk)
+            lra_quantize_heads(Qp, Int64(D), Int64(hr), 1, Int64(D), Qq, Int64(D), qd, 1)
+            lra_scores_q8(Qq, qd, Int64(Hkv), Int64(rows), Int64(D), view.k8! + rowBase, Int64(Hkv * D),
+                          view.keyScales! + scaleBase, Int64(view.scaleStride), Int64(n), S, Int64(chunk))
+        } else {
+            lra_scores(Qp, Int64(Hkv), Int64(rows), Int64(D), view.k32! + rowBase, Int64(Hkv * D), Int64(n), S, Int64(chunk))
+        }
+        for i in 0..<hr {
+            let row = S + i * chunk
+            mask(row, i)
+            let mr = VectorMath.max(row, n)
+            m[i] = mr
+            if mr == -.infinity { l[i] = 0; row.update(repeating: 0, count: n); continue }
+            l[i] = VectorMath.expShiftSum(row, n, shift: mr)
+        }
+        // O [Hkv, rows, D] = P V_chunk, again one pass over whole value rows.
+        if view.quantized {
+            lra_weighted_sum_q8(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), view.v8! + rowBase, Int64(Hkv * D),
+                                view.valueScales! + scaleBase, Int64(view.scaleStride), Int64(D), O, ws.work.pointer)
+        } else {
+            lra_weighted_sum(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), view.v32! + rowBase, Int64(Hkv * D), Int64(D), O)
+        }
+    }
+
+    /// Merges partial results (row `slot` of `O [*, D]`, `m`, `l`) in the order given into
+    /// `out [D]`; writes the logsumexp to `lse` when given (-inf, and zeros, when no key was seen).
+    static func mergePartials(
+        slots: [Int], O: UnsafePointer<Float>, m: UnsafePointer<Float>, l: UnsafePointer<Float>, headDim D: Int,
+        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?
+    ) {
+        var M = -Float.infinity
+        for i in slots { M = max(M, m[i]) }
+        out.update(repeating: 0, count: D)
+        if M == -.infinity { lse?.pointee = -.infinity; return }
+        var L: Float = 0
+        for i in slots {
+            let mc = m[i]
+            if mc == -.infinity { continue }
+            let w = VectorMath.exp(mc - M)
+            L += l[i] * w
+            VectorMath.axpy(w, O + i * D, out, D)
+        }
+        VectorMath.scale(out, D, by: 1 / L)
+        lse?.pointee = M + Foundation.log(L)
+    }
+}
