@@ -4,6 +4,11 @@
 // sequences already decoding. `LanguageModel.generate(prompts:...)` is this scheduler with every
 // sequence admitted at the start and whole prompts prefilled (static batching).
 //
+// Sequences with the same prompt (K samples of one question) prefill it once: a sequence admitted
+// while another with its prompt is running waits for that one's prefill, copies its cache up to
+// the prompt's last token and computes only that token; the copies then share the prompt's
+// chunks in every decode step's attention (`Attention.decode(sequences:...)`).
+//
 // Verdict probes: a sequence may end by reading a verdict's distribution instead of sampling it
 // (the judge's "expected" and "direct" modes). After the opener (`[[`) the probabilities of the
 // allowed verdicts are read from the model's next-token log-probs; a verdict of several tokens
@@ -59,6 +64,10 @@ public final class DecodeScheduler {
     /// Decode-step buffers (hidden rows and logits of the live sequences), kept between steps
     /// and grown when the batch grows.
     private var stepHidden = FloatBuffer(count: 0), stepLogits = FloatBuffer(count: 0)
+    /// Prompt tokens run through the model so far.
+    public private(set) var prefilledTokens = 0
+    /// Prompt tokens copied from another running sequence with the same prompt instead.
+    public private(set) var sharedPromptTokens = 0
 
     /// Creates an idle scheduler.
     public init(model: LanguageModel, maxBatch: Int = 16, prefillBudget: Int = 256) {
@@ -85,14 +94,32 @@ public final class DecodeScheduler {
     /// sequence that has a token to feed. Returns the sequences that finished, in finishing order.
     public func step(onText: ((Int, String) -> Void)? = nil) -> [(id: Int, generation: Generation)] {
         var finished: [(id: Int, generation: Generation)] = []
-        while active.count < maxBatch, !waiting.isEmpty { active.append(admit(waiting.removeFirst())) }
+        while active.count < maxBatch, !waiting.isEmpty {
+            let slot = admit(waiting.removeFirst())
+            // Same prompt as a running sequence (K samples of one question): copy its prompt
+            // once it is prefilled instead of computing it again.
+            if slot.stopReason == nil, slot.prompt.count > 1 {
+                slot.leader = active.first { $0.leader == nil && $0.stopReason == nil && $0.prompt == slot.prompt }
+            }
+            active.append(slot)
+        }
 
         // Prefill under the budget, in admission order.
         var budget = prefillBudget
         for slot in active where slot.stopReason == nil && slot.prefilling && budget > 0 {
+            if let leader = slot.leader {
+                if leader.prefilling && leader.stopReason == nil { continue }  // not yet
+                let n = slot.prompt.count - 1
+                if leader.cache.count >= n && slot.cache.count < n {
+                    sharedPromptTokens += n - slot.cache.count
+                    slot.cache.copyPrefix(from: leader.cache, count: n)
+                }
+                slot.leader = nil
+            }
             let rest = slot.prompt.count - slot.cache.count
             let n = min(rest, budget)
             budget -= n
+            prefilledTokens += n
             let chunk = Array(slot.prompt[slot.cache.count..<(slot.cache.count + n)])
             let hidden = lm.model.forward(tokens: chunk, cache: slot.cache)
             if slot.cache.count == slot.prompt.count {
@@ -279,6 +306,8 @@ public final class DecodeScheduler {
         let prompt: [Int32]
         let parameters: GenerationParameters
         var prefix: KVCache?
+        /// A running sequence with the same prompt whose prefill this one copies.
+        var leader: Slot?
         var sampler: Sampler
         var detokenizer: Detokenizer
         var cache: KVCache

@@ -47,6 +47,29 @@ import Testing
         }
     }
 
+    /// Sequences with one prompt (K samples of a question): the first prefills it, the others
+    /// copy it and compute only its last token, and each greedy output equals the prompt
+    /// generated alone; a different prompt in the same batch is prefilled as usual.
+    @Test func identicalPromptsArePrefilledOnce() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let saved = lm.model.decodeActivations
+        lm.model.decodeActivations = .float32
+        defer { lm.model.decodeActivations = saved }
+        let same = lm.encodePrompt(lm.chatPrompt([.user("Summarise in one sentence why rivers flood after long rains.")]))
+        let other = lm.encodePrompt(lm.chatPrompt([.user("Name a fruit.")]))
+        let p = GenerationParameters(maxTokens: 10)
+        let alone = lm.generate(prompts: [same], parameters: [p])[0].tokens
+        let otherAlone = lm.generate(prompts: [other], parameters: [p])[0].tokens
+        let scheduler = DecodeScheduler(model: lm, maxBatch: 8, prefillBudget: 16)
+        for id in 0..<3 { scheduler.submit(id: id, prompt: same, parameters: p) }
+        scheduler.submit(id: 3, prompt: other, parameters: p)
+        let results = scheduler.drain()
+        for id in 0..<3 { #expect(results[id]?.tokens == alone, "sample \(id): \(results[id]?.text ?? "-")") }
+        #expect(results[3]?.tokens == otherAlone)
+        #expect(scheduler.prefilledTokens == same.count + 2 + other.count)
+        #expect(scheduler.sharedPromptTokens == 2 * (same.count - 1))
+    }
+
     /// A direct probe after "... [[": each candidate's log-probability equals the summed
     /// log-probabilities of its tokens from one prefill of the whole text; a candidate that is a
     /// prefix of another ("1" of "10") also carries log p("]]" | "1").
