@@ -15,6 +15,7 @@ ap.add_argument("model"); ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--prompt-tokens", type=int, default=512); ap.add_argument("--decode-tokens", type=int, default=128)
 ap.add_argument("--batch", default="1,4,16")
 ap.add_argument("--split-cache", action="store_true", help="one KV cache per sequence (kv_unified off) instead of one shared cache")
+ap.add_argument("--kv", choices=["f16", "q8_0"], default="f16", help="KV cache type (q8_0 turns flash attention on, as llama.cpp requires)")
 a = ap.parse_args()
 batches = [int(x) for x in a.batch.split(",")]
 Bmax = max(batches)
@@ -30,6 +31,9 @@ cp.n_ctx = Bmax * per_seq if a.split_cache else a.prompt_tokens + Bmax * (a.deco
 cp.n_batch = max(512, Bmax); cp.n_ubatch = max(512, Bmax); cp.n_seq_max = Bmax
 cp.n_threads = a.threads; cp.n_threads_batch = a.threads
 cp.kv_unified = not a.split_cache  # shared: the prompt cells are shared by the sequences, not copied
+if a.kv == "q8_0":
+    cp.type_k = cp.type_v = L.GGML_TYPE_Q8_0
+    cp.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED
 ctx = L.llama_init_from_model(model, cp)
 mem = L.llama_get_memory(ctx)
 batch = L.llama_batch_init(max(a.prompt_tokens, Bmax), 0, Bmax)
@@ -67,5 +71,5 @@ for B in batches:
     results.append({"batch": B, "tokens_per_s": B * a.decode_tokens / elapsed})
 single = next((r["tokens_per_s"] for r in results if r["batch"] == 1), results[0]["tokens_per_s"])
 for r in results: r["speedup"] = r["tokens_per_s"] / single
-print(json.dumps({"threads": a.threads, "split_cache": a.split_cache, "prompt_tokens": a.prompt_tokens, "decode_tokens": a.decode_tokens,
+print(json.dumps({"threads": a.threads, "kv": a.kv, "split_cache": a.split_cache, "prompt_tokens": a.prompt_tokens, "decode_tokens": a.decode_tokens,
                   "batched_decode": results}))
