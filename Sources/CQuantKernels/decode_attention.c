@@ -8,136 +8,6 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define LRA_SIMD 1
-// MARK: 8-bit caches (SIMD)
-
-/// Integer dot product of 32-byte blocks of q (register) and k (memory), int32 per lane:
-/// |k| times q with k's sign (vpmaddubsw wants one unsigned operand), pairs to int32.
-static inline __m256i dot32(__m256i qv, const int8_t *kp, __m256i ones) {
-    const __m256i kv = _mm256_loadu_si256((const __m256i *)kp);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(kv), _mm256_sign_epi8(qv, kv)), ones);
-}
-
-/// Lane t = horizontal sum of t[t] (t = 0..7).
-static inline __m256i hsum8_epi32(const __m256i t[8]) {
-    const __m256i b0 = _mm256_hadd_epi32(_mm256_hadd_epi32(t[0], t[1]), _mm256_hadd_epi32(t[2], t[3]));
-    const __m256i b1 = _mm256_hadd_epi32(_mm256_hadd_epi32(t[4], t[5]), _mm256_hadd_epi32(t[6], t[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
-}
-
-/// Scores of lra_scores_q8 for keys 0 ..< n8 (a multiple of 8) with NB = D / 32 blocks per head
-/// (a compile-time constant after inlining, so the query blocks stay in registers).
-static inline __attribute__((always_inline)) void scores_q8_blocks(
-    const int8_t *q, const float *qd, int64_t heads, int64_t rows, const int NB, const int8_t *k, int64_t ldk,
-    const float *kd, int64_t ldkd, int64_t n8, float *s, int64_t lds) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const int64_t D = 32 * NB;
-    // Eight whole cache rows at a time (every head and query row is served from them while they
-    // are in L1): per query row, eight int32 dot products, summed across lanes into one vector.
-    for (int64_t j = 0; j < n8; j += 8) {
-        if (j + 24 <= n8)
-            for (int64_t t = 0; t < 8; t++)
-                for (int64_t x = 0; x < heads * D; x += 64) _mm_prefetch((const char *)(k + (j + 16 + t) * ldk + x), _MM_HINT_T0);
-        for (int64_t h = 0; h < heads; h++) {
-            const __m256 kscale = _mm256_loadu_ps(kd + h * ldkd + j);
-            for (int64_t r = 0; r < rows; r++) {
-                const int8_t *qr = q + (h * rows + r) * D;
-                __m256i qv[4];
-                for (int b = 0; b < NB; b++) qv[b] = _mm256_loadu_si256((const __m256i *)(qr + 32 * b));
-                __m256i t[8];
-                for (int u = 0; u < 8; u++) {
-                    const int8_t *kr = k + (j + u) * ldk + h * D;
-                    __m256i acc = dot32(qv[0], kr, ones);
-                    for (int b = 1; b < NB; b++) acc = _mm256_add_epi32(acc, dot32(qv[b], kr + 32 * b, ones));
-                    t[u] = acc;
-                }
-                const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(hsum8_epi32(t)), kscale);
-                _mm256_storeu_ps(s + (h * rows + r) * lds + j, _mm256_mul_ps(f, _mm256_set1_ps(qd[h * rows + r])));
-            }
-        }
-    }
-}
-
-void lra_scores_q8(const int8_t *q, const float *qd, int64_t heads, int64_t rows, int64_t D, const int8_t *k,
-                   int64_t ldk, const float *kd, int64_t ldkd, int64_t n, float *s, int64_t lds) {
-    const int64_t n8 = n / 8 * 8;
-    switch (D) {
-    case 32: scores_q8_blocks(q, qd, heads, rows, 1, k, ldk, kd, ldkd, n8, s, lds); break;
-    case 64: scores_q8_blocks(q, qd, heads, rows, 2, k, ldk, kd, ldkd, n8, s, lds); break;
-    case 96: scores_q8_blocks(q, qd, heads, rows, 3, k, ldk, kd, ldkd, n8, s, lds); break;
-    case 128: scores_q8_blocks(q, qd, heads, rows, 4, k, ldk, kd, ldkd, n8, s, lds); break;
-    default:
-        lra_scores_q8_reference(q, qd, heads, rows, D, k, ldk, kd, ldkd, n, s, lds);
-        return;
-    }
-    if (n8 < n)
-        lra_scores_q8_reference(q, qd, heads, rows, D, k + n8 * ldk, ldk, kd + n8, ldkd, n - n8, s + n8, lds);
-}
-
-/// o rows r0 ..< r0 + R, columns d0 ..< d0 + 8 C, plus keys j0 ..< j1 of int8 values (w = p vd
-/// per row; R <= 3, C <= 4).
-static inline __attribute__((always_inline)) void weighted_tile_q8(
-    const float *w, int64_t ldw, int64_t r0, const int R, int64_t j0, int64_t j1, const int8_t *v, int64_t ldv,
-    int64_t d0, const int C, float *o, int64_t D) {
-    __m256 acc[3][4];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm256_loadu_ps(o + (r0 + r) * D + d0 + 8 * c);
-    for (int64_t j = j0; j < j1; j++) {
-        __m256 wr[3];
-        for (int r = 0; r < R; r++) wr[r] = _mm256_broadcast_ss(w + (r0 + r) * ldw + j);
-        for (int c = 0; c < C; c++) {
-            const __m256 vv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(v + j * ldv + d0 + 8 * c))));
-            for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wr[r], vv, acc[r][c]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) _mm256_storeu_ps(o + (r0 + r) * D + d0 + 8 * c, acc[r][c]);
-}
-
-static inline __attribute__((always_inline)) void weighted_rows_q8(
-    const float *w, int64_t ldw, int64_t r0, const int R, int64_t j0, int64_t j1, const int8_t *v, int64_t ldv,
-    int64_t D, float *o) {
-    int64_t d0 = 0;
-    for (; d0 + 32 <= D; d0 += 32) weighted_tile_q8(w, ldw, r0, R, j0, j1, v, ldv, d0, 4, o, D);
-    for (; d0 < D; d0 += 8) weighted_tile_q8(w, ldw, r0, R, j0, j1, v, ldv, d0, 1, o, D);
-}
-
-void lra_weighted_sum_q8(const float *p, int64_t ldp, int64_t heads, int64_t rows, int64_t n, const int8_t *v,
-                         int64_t ldv, const float *vd, int64_t ldvd, int64_t D, float *o, float *work) {
-    if (D % 8 != 0) {
-        lra_weighted_sum_q8_reference(p, ldp, heads, rows, n, v, ldv, vd, ldvd, D, o);
-        return;
-    }
-    // work [heads, rows, n] = p times the value scales of its head.
-    for (int64_t h = 0; h < heads; h++)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *pr = p + (h * rows + r) * ldp, *sc = vd + h * ldvd;
-            float *wr = work + (h * rows + r) * n;
-            int64_t j = 0;
-            for (; j + 8 <= n; j += 8) _mm256_storeu_ps(wr + j, _mm256_mul_ps(_mm256_loadu_ps(pr + j), _mm256_loadu_ps(sc + j)));
-            for (; j < n; j++) wr[j] = pr[j] * sc[j];
-        }
-    memset(o, 0, (size_t)(heads * rows * D) * sizeof(float));
-    const int64_t block = 32;
-    for (int64_t j0 = 0; j0 < n; j0 += block) {
-        const int64_t j1 = j0 + block < n ? j0 + block : n;
-        if (j1 + block <= n)
-            for (int64_t t = 0; t < block; t++)
-                for (int64_t x = 0; x < heads * D; x += 64) _mm_prefetch((const char *)(v + (j1 + t) * ldv + x), _MM_HINT_T0);
-        for (int64_t h = 0; h < heads; h++) {
-            const float *wh = work + h * rows * n;
-            const int8_t *vh = v + h * D;
-            float *oh = o + h * rows * D;
-            int64_t r0 = 0;
-            for (; r0 + 3 <= rows; r0 += 3) weighted_rows_q8(wh, n, r0, 3, j0, j1, vh, ldv, D, oh);
-            switch (rows - r0) {
-            case 2: weighted_rows_q8(wh, n, r0, 2, j0, j1, vh, ldv, D, oh); break;
-            case 1: weighted_rows_q8(wh, n, r0, 1, j0, j1, vh, ldv, D, oh); break;
-            default: break;
-            }
-        }
-    }
-}
-
 #else
 #define LRA_SIMD 0
 #endif
@@ -291,17 +161,25 @@ void lra_scores(const float *q, int64_t heads, int64_t rows, int64_t D, const fl
             }
 }
 
+/// Eight values of a cache row from index i: Float32 as they are, int8 widened (Q8 a
+/// compile-time constant after inlining).
+static inline __attribute__((always_inline)) __m256 value8(const void *v, int64_t i, const int Q8) {
+    if (Q8) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)v + i))));
+    return _mm256_loadu_ps((const float *)v + i);
+}
+
 /// o rows r0 ..< r0 + R (of head h's block), columns d0 ..< d0 + 8 C, plus the block's keys
-/// j0 ..< j1 (R <= 3, C <= 4: compile-time after inlining; 12 accumulators, 4 value vectors).
+/// j0 ..< j1 weighted by p (R <= 3, C <= 4: compile-time after inlining; 12 accumulators, 4 value
+/// vectors). Values are Float32 or, with Q8, int8 widened once for the R rows.
 static inline __attribute__((always_inline)) void weighted_tile(
-    const float *p, int64_t ldp, int64_t r0, const int R, int64_t j0, int64_t j1, const float *v, int64_t ldv,
-    int64_t d0, const int C, float *o, int64_t D) {
+    const float *p, int64_t ldp, int64_t r0, const int R, int64_t j0, int64_t j1, const void *v, int64_t ldv,
+    int64_t d0, const int C, float *o, int64_t D, const int Q8) {
     __m256 acc[3][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_loadu_ps(o + (r0 + r) * D + d0 + 8 * c);
     for (int64_t j = j0; j < j1; j++) {
         __m256 vv[4];
-        for (int c = 0; c < C; c++) vv[c] = _mm256_loadu_ps(v + j * ldv + d0 + 8 * c);
+        for (int c = 0; c < C; c++) vv[c] = value8(v, j * ldv + d0 + 8 * c, Q8);
         for (int r = 0; r < R; r++) {
             const __m256 w = _mm256_broadcast_ss(p + (r0 + r) * ldp + j);
             for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(w, vv[c], acc[r][c]);
@@ -312,11 +190,29 @@ static inline __attribute__((always_inline)) void weighted_tile(
 }
 
 static inline __attribute__((always_inline)) void weighted_rows(
-    const float *p, int64_t ldp, int64_t r0, const int R, int64_t j0, int64_t j1, const float *v, int64_t ldv,
-    int64_t D, float *o) {
+    const float *p, int64_t ldp, int64_t r0, const int R, int64_t j0, int64_t j1, const void *v, int64_t ldv,
+    int64_t D, float *o, const int Q8) {
     int64_t d0 = 0;
-    for (; d0 + 32 <= D; d0 += 32) weighted_tile(p, ldp, r0, R, j0, j1, v, ldv, d0, 4, o, D);
-    for (; d0 < D; d0 += 8) weighted_tile(p, ldp, r0, R, j0, j1, v, ldv, d0, 1, o, D);
+    for (; d0 + 32 <= D; d0 += 32) weighted_tile(p, ldp, r0, R, j0, j1, v, ldv, d0, 4, o, D, Q8);
+    for (; d0 < D; d0 += 8) weighted_tile(p, ldp, r0, R, j0, j1, v, ldv, d0, 1, o, D, Q8);
+}
+
+/// Every head's rows of o, plus the value rows j0 ..< j1 (rows of p: ldp apart).
+static inline __attribute__((always_inline)) void weighted_block(
+    const float *p, int64_t ldp, int64_t heads, int64_t rows, int64_t j0, int64_t j1, const void *v, int64_t ldv,
+    int64_t D, float *o, const int Q8) {
+    for (int64_t h = 0; h < heads; h++) {
+        const float *ph = p + h * rows * ldp;
+        const void *vh = Q8 ? (const void *)((const int8_t *)v + h * D) : (const void *)((const float *)v + h * D);
+        float *oh = o + h * rows * D;
+        int64_t r0 = 0;
+        for (; r0 + 3 <= rows; r0 += 3) weighted_rows(ph, ldp, r0, 3, j0, j1, vh, ldv, D, oh, Q8);
+        switch (rows - r0) {
+        case 2: weighted_rows(ph, ldp, r0, 2, j0, j1, vh, ldv, D, oh, Q8); break;
+        case 1: weighted_rows(ph, ldp, r0, 1, j0, j1, vh, ldv, D, oh, Q8); break;
+        default: break;
+        }
+    }
 }
 
 void lra_weighted_sum(const float *p, int64_t ldp, int64_t heads, int64_t rows, int64_t n, const float *v,
@@ -332,17 +228,98 @@ void lra_weighted_sum(const float *p, int64_t ldp, int64_t heads, int64_t rows, 
     for (int64_t j0 = 0; j0 < n; j0 += block) {
         const int64_t j1 = j0 + block < n ? j0 + block : n;
         if (j1 + block <= n) prefetch_rows(v, j1, block, width, ldv);
+        weighted_block(p, ldp, heads, rows, j0, j1, v, ldv, D, o, 0);
+    }
+}
+
+// MARK: 8-bit caches (SIMD)
+
+/// Integer dot product of 32-byte blocks of q (register) and k (memory), int32 per lane:
+/// |k| times q with k's sign (vpmaddubsw wants one unsigned operand), pairs to int32.
+static inline __m256i dot32(__m256i qv, const int8_t *kp, __m256i ones) {
+    const __m256i kv = _mm256_loadu_si256((const __m256i *)kp);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(kv), _mm256_sign_epi8(qv, kv)), ones);
+}
+
+/// Lane t = horizontal sum of t[t] (t = 0..7).
+static inline __m256i hsum8_epi32(const __m256i t[8]) {
+    const __m256i b0 = _mm256_hadd_epi32(_mm256_hadd_epi32(t[0], t[1]), _mm256_hadd_epi32(t[2], t[3]));
+    const __m256i b1 = _mm256_hadd_epi32(_mm256_hadd_epi32(t[4], t[5]), _mm256_hadd_epi32(t[6], t[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+
+/// Scores of lra_scores_q8 for keys 0 ..< n8 (a multiple of 8) with NB = D / 32 blocks per head
+/// (a compile-time constant after inlining, so the query blocks stay in registers).
+static inline __attribute__((always_inline)) void scores_q8_blocks(
+    const int8_t *q, const float *qd, int64_t heads, int64_t rows, const int NB, const int8_t *k, int64_t ldk,
+    const float *kd, int64_t ldkd, int64_t n8, float *s, int64_t lds) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t D = 32 * NB;
+    // Eight whole cache rows at a time (every head and query row is served from them while they
+    // are in L1): per query row, eight int32 dot products, summed across lanes into one vector.
+    for (int64_t j = 0; j < n8; j += 8) {
+        if (j + 24 <= n8)
+            for (int64_t t = 0; t < 8; t++)
+                for (int64_t x = 0; x < heads * D; x += 64) _mm_prefetch((const char *)(k + (j + 16 + t) * ldk + x), _MM_HINT_T0);
         for (int64_t h = 0; h < heads; h++) {
-            const float *ph = p + h * rows * ldp, *vh = v + h * D;
-            float *oh = o + h * rows * D;
-            int64_t r0 = 0;
-            for (; r0 + 3 <= rows; r0 += 3) weighted_rows(ph, ldp, r0, 3, j0, j1, vh, ldv, D, oh);
-            switch (rows - r0) {
-            case 2: weighted_rows(ph, ldp, r0, 2, j0, j1, vh, ldv, D, oh); break;
-            case 1: weighted_rows(ph, ldp, r0, 1, j0, j1, vh, ldv, D, oh); break;
-            default: break;
+            const __m256 kscale = _mm256_loadu_ps(kd + h * ldkd + j);
+            for (int64_t r = 0; r < rows; r++) {
+                const int8_t *qr = q + (h * rows + r) * D;
+                __m256i qv[4];
+                for (int b = 0; b < NB; b++) qv[b] = _mm256_loadu_si256((const __m256i *)(qr + 32 * b));
+                __m256i t[8];
+                for (int u = 0; u < 8; u++) {
+                    const int8_t *kr = k + (j + u) * ldk + h * D;
+                    __m256i acc = dot32(qv[0], kr, ones);
+                    for (int b = 1; b < NB; b++) acc = _mm256_add_epi32(acc, dot32(qv[b], kr + 32 * b, ones));
+                    t[u] = acc;
+                }
+                const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(hsum8_epi32(t)), kscale);
+                _mm256_storeu_ps(s + (h * rows + r) * lds + j, _mm256_mul_ps(f, _mm256_set1_ps(qd[h * rows + r])));
             }
         }
+    }
+}
+
+void lra_scores_q8(const int8_t *q, const float *qd, int64_t heads, int64_t rows, int64_t D, const int8_t *k,
+                   int64_t ldk, const float *kd, int64_t ldkd, int64_t n, float *s, int64_t lds) {
+    const int64_t n8 = n / 8 * 8;
+    switch (D) {
+    case 32: scores_q8_blocks(q, qd, heads, rows, 1, k, ldk, kd, ldkd, n8, s, lds); break;
+    case 64: scores_q8_blocks(q, qd, heads, rows, 2, k, ldk, kd, ldkd, n8, s, lds); break;
+    case 96: scores_q8_blocks(q, qd, heads, rows, 3, k, ldk, kd, ldkd, n8, s, lds); break;
+    case 128: scores_q8_blocks(q, qd, heads, rows, 4, k, ldk, kd, ldkd, n8, s, lds); break;
+    default:
+        lra_scores_q8_reference(q, qd, heads, rows, D, k, ldk, kd, ldkd, n, s, lds);
+        return;
+    }
+    if (n8 < n)
+        lra_scores_q8_reference(q, qd, heads, rows, D, k + n8 * ldk, ldk, kd + n8, ldkd, n - n8, s + n8, lds);
+}
+
+void lra_weighted_sum_q8(const float *p, int64_t ldp, int64_t heads, int64_t rows, int64_t n, const int8_t *v,
+                         int64_t ldv, const float *vd, int64_t ldvd, int64_t D, float *o, float *work) {
+    if (D % 8 != 0) {
+        lra_weighted_sum_q8_reference(p, ldp, heads, rows, n, v, ldv, vd, ldvd, D, o);
+        return;
+    }
+    // work [heads, rows, n] = p times the value scales of its head.
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *pr = p + (h * rows + r) * ldp, *sc = vd + h * ldvd;
+            float *wr = work + (h * rows + r) * n;
+            int64_t j = 0;
+            for (; j + 8 <= n; j += 8) _mm256_storeu_ps(wr + j, _mm256_mul_ps(_mm256_loadu_ps(pr + j), _mm256_loadu_ps(sc + j)));
+            for (; j < n; j++) wr[j] = pr[j] * sc[j];
+        }
+    memset(o, 0, (size_t)(heads * rows * D) * sizeof(float));
+    const int64_t block = 32;
+    for (int64_t j0 = 0; j0 < n; j0 += block) {
+        const int64_t j1 = j0 + block < n ? j0 + block : n;
+        if (j1 + block <= n)
+            for (int64_t t = 0; t < block; t++)
+                for (int64_t x = 0; x < heads * D; x += 64) _mm_prefetch((const char *)(v + (j1 + t) * ldv + x), _MM_HINT_T0);
+        weighted_block(work, n, heads, rows, j0, j1, v, ldv, D, o, 1);
     }
 }
 

@@ -3,6 +3,7 @@
 // derived by scripts/make-model-fixtures.py.
 
 import Foundation
+import Kernels
 import Models
 import Testing
 
@@ -61,4 +62,24 @@ let sharedEightBitCacheModel: Result<LanguageModel, any Error> = Result {
     let lm = try LanguageModel.load(threads: 2)
     lm.model.kvCachePrecision = .int8
     return lm
+}
+
+/// Feeds the `chat_judge` golden text one token at a time through a fresh cache of `m` with
+/// 8-bit activations: the share of positions whose argmax is the float64 reference's top-1
+/// token, and each position's error in that token's log-probability (sorted).
+func decodeAgainstFloat64(_ m: LlamaModel) throws -> (agreement: Double, errors: [Double]) {
+    let g = try #require(Fixtures.logits.first { $0.name == "chat_judge" })
+    let V = m.configuration.vocabularySize
+    let cache = m.makeCache(capacity: g.token_ids.count)
+    let z = FloatBuffer(count: V)
+    var agree = 0
+    var errors: [Double] = []
+    for (i, t) in g.token_ids.enumerated() {
+        let h = m.forward(tokens: [t], cache: cache, activations: .q8)
+        m.logits(hidden: h.pointer, rows: 1, into: z.pointer, activations: .q8)
+        if Sampler.argmax(z.pointer, count: V) == g.top1_id[i] { agree += 1 }
+        let ours = Double(z[Int(g.top1_id[i])]) - Double(VectorMath.logSumExp(z.pointer, V))
+        errors.append(abs(ours - (g.top1_logit[i] - g.lse[i])))
+    }
+    return (Double(agree) / Double(g.token_ids.count), errors.sorted())
 }
