@@ -652,7 +652,7 @@ public enum Attention {
         let rows = Nq * G
         // Chunks of keys that workers take independently; fixed, so results do not depend on
         // the thread count.
-        let chunk = 256
+        let chunk = decodeChunk
         let nChunks = max(1, (Nk + chunk - 1) / chunk)
         let offset = shape.queryOffset
         let hr = Hkv * rows  // score rows per task: every KV head's query rows
@@ -662,7 +662,6 @@ public enum Attention {
         let partL = FloatBuffer(count: B * nChunks * hr)
         let (qP, pO, pM, pL) = (SendablePointer(q), SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
         let storage = DecodeCache.Pointers(cache)
-        precondition(chunk == decodeChunk)
 
         withVisibility(shape, mask) { visAll in
             Parallel.forEachTask(
