@@ -113,10 +113,13 @@ extension Attention {
             sharedChunks[s] = whole
         }
         var partRows = 0
+        // Per sequence, the units it belongs to (in key order) and its first row in each.
+        var memberships = [[(unit: Int, rowStart: Int)]](repeating: [], count: sequences.count)
         func addUnit(_ view: DecodeCache.Pointers, _ members: [Int], chunk0: Int, chunkCount: Int, keyEnd: Int) {
             var rowStart: [Int] = [], positions: [Int] = []
             var rows = 0
             for s in members {
+                memberships[s].append((units.count, rows))
                 rowStart.append(rows)
                 let seq = sequences[s]
                 for t in 0..<seq.queryLength {
@@ -179,15 +182,14 @@ extension Attention {
             })
 
         // Merge every (sequence, token, head) row over its units' chunks, in key order.
+        var slots: [Int] = []
         for (s, seq) in sequences.enumerated() {
-            let mine = units.indices.filter { units[$0].members.contains(s) }
             for t in 0..<seq.queryLength {
                 for h in 0..<H {
                     let (g, hh) = (h / G, h % G)
-                    var slots: [Int] = []
-                    for u in mine {
-                        let unit = units[u]
-                        let r = unit.rowStart[unit.members.firstIndex(of: s)!] + t * G + hh
+                    slots.removeAll(keepingCapacity: true)
+                    for (u, rowStart) in memberships[s] {
+                        let unit = units[u], r = rowStart + t * G + hh
                         for c in 0..<unit.chunkCount { slots.append(unit.partBase + c * Hkv * unit.rows + g * unit.rows + r) }
                     }
                     mergePartials(slots: slots, O: partO.pointer, m: partM.pointer, l: partL.pointer, headDim: D,

@@ -23,7 +23,7 @@ struct LogprobsCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let lm = try LanguageModel.load(path: modelOptions.model, threads: modelOptions.threads)
+        let lm = try modelOptions.load()
         let r = lm.logProbabilities(prompt: prompt, continuation: continuation, chat: chat)
         if json {
             print(try Console.json(LogprobsOutput(r)))
