@@ -169,20 +169,22 @@ static inline __attribute__((always_inline)) __m256 value8(const void *v, int64_
 }
 
 /// o rows r0 ..< r0 + R (of head h's block), columns d0 ..< d0 + 8 C, plus the block's keys
-/// j0 ..< j1 weighted by p (R <= 3, C <= 4: compile-time after inlining; 12 accumulators, 4 value
-/// vectors). Values are Float32 or, with Q8, int8 widened once for the R rows.
+/// j0 ..< j1 weighted by p (R <= 3, C <= 4: compile-time after inlining; 12 accumulators, R
+/// broadcast weights, one value vector). Values are Float32 or, with Q8, int8 widened once for the R rows.
 static inline __attribute__((always_inline)) void weighted_tile(
     const float *p, int64_t ldp, int64_t r0, const int R, int64_t j0, int64_t j1, const void *v, int64_t ldv,
     int64_t d0, const int C, float *o, int64_t D, const int Q8) {
     __m256 acc[3][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_loadu_ps(o + (r0 + r) * D + d0 + 8 * c);
+    // R broadcasts, then one value vector at a time: 12 + 3 + 1 = 16 registers (holding all C
+    // value vectors at once needs 17 and spills an accumulator every step: 1.5x slower).
     for (int64_t j = j0; j < j1; j++) {
-        __m256 vv[4];
-        for (int c = 0; c < C; c++) vv[c] = value8(v, j * ldv + d0 + 8 * c, Q8);
-        for (int r = 0; r < R; r++) {
-            const __m256 w = _mm256_broadcast_ss(p + (r0 + r) * ldp + j);
-            for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(w, vv[c], acc[r][c]);
+        __m256 w[3];
+        for (int r = 0; r < R; r++) w[r] = _mm256_broadcast_ss(p + (r0 + r) * ldp + j);
+        for (int c = 0; c < C; c++) {
+            const __m256 vv = value8(v, j * ldv + d0 + 8 * c, Q8);
+            for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(w[r], vv, acc[r][c]);
         }
     }
     for (int r = 0; r < R; r++)

@@ -1,6 +1,7 @@
 // quant_kernels.c: see include/quant_kernels.h for the layouts and formulas.
 //
-// SIMD path (AVX2 + FMA + F16C), per row group of 8 output rows and up to 4 rows of x:
+// SIMD path (AVX2 + FMA + F16C), per row group of 8 output rows and up to 4 rows of x (Q4_1 with
+// more rows: q4_1_group_wide, the same operations with the loops turned):
 //   for each 32-block, the group's weights are unpacked once (Q4_1: 4 loads, 8 masks/shifts)
 //   into 8 vectors of 32 bytes (row j's 4 weights of step t in bytes 4 j .. 4 j + 3); each row
 //   of x broadcasts its 4 matching bytes, `vpmaddubsw` multiplies and adds pairs to int16 (Q4_1:
@@ -60,9 +61,61 @@ static float quantize_block(const float *src, int8_t *q) {
     return d;
 }
 
+#if LRQ_SIMD
+/// quantize_block in AVX2, bitwise the same: the same max, the same divisions, x * id rounded
+/// to nearest even (as nearbyintf in the default mode) and clamped. Returns d; *sum = sum of q.
+static inline float quantize_block_simd(const float *src, int8_t *q, int *sum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 v[4];
+    for (int u = 0; u < 4; u++) v[u] = _mm256_loadu_ps(src + 8 * u);
+    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
+                              _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+    const __m256 idv = _mm256_set1_ps(id);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    __m256i r[4];
+    for (int u = 0; u < 4; u++) {
+        const __m256 t = _mm256_round_ps(_mm256_mul_ps(v[u], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r[u] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(t), lo), hi);
+    }
+    // int32 -> int8 in order: packs work within 128-bit lanes, one permute restores the order.
+    const __m256i p16a = _mm256_packs_epi32(r[0], r[1]), p16b = _mm256_packs_epi32(r[2], r[3]);
+    const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p8);
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    *sum = _mm_cvtsi128_si32(s4);
+    return d;
+}
+#endif
+
 void lrq_quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *dx, float *sx) {
     const int64_t nb = K / 32;
     for (int64_t i = 0; i < M; i++) {
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t *q = xq + i * K + 32 * b;
+            int sum = 0;
+#if LRQ_SIMD
+            const float d = quantize_block_simd(x + i * K + 32 * b, q, &sum);
+#else
+            const float d = quantize_block(x + i * K + 32 * b, q);
+            for (int e = 0; e < 32; e++) sum += q[e];
+#endif
+            dx[i * nb + b] = d;
+            sx[i * nb + b] = d * (float)sum;
+        }
+    }
+}
+
+void lrq_quantize_rows_reference(const float *x, int64_t M, int64_t K, int8_t *xq, float *dx, float *sx) {
+    const int64_t nb = K / 32;
+    for (int64_t i = 0; i < M; i++)
         for (int64_t b = 0; b < nb; b++) {
             int8_t *q = xq + i * K + 32 * b;
             const float d = quantize_block(x + i * K + 32 * b, q);
@@ -71,7 +124,6 @@ void lrq_quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *
             dx[i * nb + b] = d;
             sx[i * nb + b] = d * (float)sum;
         }
-    }
 }
 
 void lrq_round_rows(const float *x, int64_t M, int64_t K, float *out) {
@@ -255,6 +307,64 @@ static inline __attribute__((always_inline)) void q8_0_group(
     for (int i = 0; i < R; i++) store_lanes(y + (i0 + i) * ldy + col, acc[i], lanes);
 }
 
+/// One row of x against a Q4_1 block whose 8 steps are unpacked in w: the int16 pair sums of the
+/// 8 steps (|sum| <= 8 * 2 * 15 * 127 < 32767), then pairs to int32, one lane per output row.
+static inline __attribute__((always_inline)) __m256i q4_1_dot(const __m256i w[8], const int8_t *xr, __m256i ones) {
+    __m256i s0 = _mm256_maddubs_epi16(w[0], broadcast4(xr)), s1 = _mm256_maddubs_epi16(w[1], broadcast4(xr + 4));
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[2], broadcast4(xr + 8)));
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[3], broadcast4(xr + 12)));
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[4], broadcast4(xr + 16)));
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[5], broadcast4(xr + 20)));
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[6], broadcast4(xr + 24)));
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[7], broadcast4(xr + 28)));
+    return _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
+}
+
+/// acc[i] += f d dx (one FMA, as in q4_1_group).
+static inline __attribute__((always_inline)) void q4_1_accumulate(float *acc, __m256i dot, __m256 dv, float dxi) {
+    const __m256 f = _mm256_cvtepi32_ps(dot);
+    _mm256_store_ps(acc, _mm256_fmadd_ps(f, _mm256_mul_ps(dv, _mm256_set1_ps(dxi)), _mm256_load_ps(acc)));
+}
+
+/// One Q4_1 row group against rows i0 ..< i0 + R of x, R <= 16 (many rows: batched decode). The
+/// loop order turns: blocks outer, and each block's 8 unpacked weight vectors stay in registers
+/// for all R rows (q4_1_group unpacks them again for every 4 rows and holds its accumulators in
+/// registers, which leaves no room for more rows); the R accumulators live in L1. Every row gets
+/// q4_1_group's operations in q4_1_group's order, so the results are bitwise the same.
+static void q4_1_group_wide(
+    const uint8_t *W, const uint16_t *D, const uint16_t *Mn, int64_t nb, int64_t K, const int8_t *xq,
+    const float *dx, const float *sx, int64_t i0, int64_t R, float *y, int64_t ldy, int64_t col, int lanes) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __attribute__((aligned(32))) float acc[16 * 8];
+    for (int64_t i = 0; i < R; i++) _mm256_store_ps(acc + 8 * i, _mm256_setzero_ps());
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *P = W + b * 128;
+        __m256i w[8];
+        for (int u = 0; u < 4; u++) {
+            const __m256i p = _mm256_loadu_si256((const __m256i *)(P + 32 * u));
+            w[u] = _mm256_and_si256(p, mask);
+            w[u + 4] = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(D + b * 8)));
+        const int8_t *xb = xq + i0 * K + 32 * b;
+        const float *dxb = dx + i0 * nb + b;
+        int64_t i = 0;
+        for (; i + 2 <= R; i += 2) {  // two rows per pass: two independent chains in flight
+            const __m256i t0 = q4_1_dot(w, xb + i * K, ones), t1 = q4_1_dot(w, xb + (i + 1) * K, ones);
+            q4_1_accumulate(acc + 8 * i, t0, dv, dxb[i * nb]);
+            q4_1_accumulate(acc + 8 * i + 8, t1, dv, dxb[(i + 1) * nb]);
+        }
+        if (i < R) q4_1_accumulate(acc + 8 * i, q4_1_dot(w, xb + i * K, ones), dv, dxb[i * nb]);
+    }
+    for (int64_t i = 0; i < R; i++) {
+        __m256 am = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++)
+            am = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(Mn + b * 8))),
+                                 _mm256_set1_ps(sx[(i0 + i) * nb + b]), am);
+        store_lanes(y + (i0 + i) * ldy + col, _mm256_add_ps(_mm256_load_ps(acc + 8 * i), am), lanes);
+    }
+}
+
 void lrq_q4_1_product(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t N, int64_t K,
                       int64_t g0, int64_t g1, const int8_t *xq, const float *dx, const float *sx,
                       int64_t M, float *y, int64_t ldy) {
@@ -264,6 +374,10 @@ void lrq_q4_1_product(const uint8_t *qs, const uint16_t *d, const uint16_t *m, i
         const uint16_t *D = d + g * nb * 8, *Mn = m + g * nb * 8;
         const int lanes = (int)(N - 8 * g < 8 ? N - 8 * g : 8);
         int64_t i0 = 0;
+        if (M > 4) {
+            for (; i0 < M; i0 += 16) q4_1_group_wide(W, D, Mn, nb, K, xq, dx, sx, i0, M - i0 < 16 ? M - i0 : 16, y, ldy, 8 * g, lanes);
+            continue;
+        }
         for (; i0 + 4 <= M; i0 += 4) q4_1_group(W, D, Mn, nb, K, xq, dx, sx, i0, 4, y, ldy, 8 * g, lanes);
         switch (M - i0) {
         case 3: q4_1_group(W, D, Mn, nb, K, xq, dx, sx, i0, 3, y, ldy, 8 * g, lanes); break;

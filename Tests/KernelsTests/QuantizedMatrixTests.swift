@@ -3,6 +3,7 @@
 // above) match a Double reference on the rounded activations, the SIMD kernels match their
 // scalar C reference, and `.float32` activations match the reference on x itself.
 
+import CQuantKernels
 import Kernels
 import TestSupport
 import Testing
@@ -113,6 +114,30 @@ struct RawBlocks {
         }
     }
 
+    /// The SIMD activation quantiser equals its scalar reference bit for bit: values, scales and
+    /// scaled sums, on blocks of every magnitude, an all-zero block, and ties (x / d exactly
+    /// k + 0.5, which both round to even).
+    @Test func activationQuantiserMatchesItsReference() {
+        let (M, K) = (3, 7 * 32)
+        var x = randomFloats(M * K, seed: 17, scale: 2)
+        for e in 0..<32 { x[e] = 0 }
+        for e in 0..<32 { x[32 + e] = e == 0 ? 127 : Float(e) - 16.5 }      // d = 1: exact ties
+        for e in 0..<32 { x[64 + e] *= 1e-30 }
+        for e in 0..<32 { x[96 + e] *= 1e6 }
+        var q = [Int8](repeating: 0, count: M * K), qr = q
+        var s = [Float](repeating: 0, count: 2 * M * K / 32), sr = s
+        s.withUnsafeMutableBufferPointer { sp in
+            lrq_quantize_rows(x, Int64(M), Int64(K), &q, sp.baseAddress!, sp.baseAddress! + M * K / 32)
+        }
+        sr.withUnsafeMutableBufferPointer { sp in
+            lrq_quantize_rows_reference(x, Int64(M), Int64(K), &qr, sp.baseAddress!, sp.baseAddress! + M * K / 32)
+        }
+        #expect(q == qr)
+        #expect(s.map(\.bitPattern) == sr.map(\.bitPattern))
+        let ties: [Int8] = [127] + (1..<32).map { (e: Int) -> Int8 in Int8((Double(e) - 16.5).rounded(.toNearestOrEven)) }
+        #expect(Array(q[32..<64]) == ties)
+    }
+
     /// 8-bit block rounding: each value moves by at most half a step (max|block| / 254), a
     /// block's largest magnitude is kept, and an all-zero block stays zero.
     @Test func activationRoundingIsBounded() {
@@ -137,9 +162,9 @@ struct RawBlocks {
 
     /// A row of x times W gives bitwise the same value whatever the other rows of the batch are
     /// (the row's products use the same weights and order in every register block position, and
-    /// in the batch path of eight rows and more), so sequences decoding together give the tokens
+    /// in the wide path of five rows and more), so sequences decoding together give the tokens
     /// they give alone.
-    @Test(arguments: [7, 13]) func batchRowsAreIndependentOfTheirNeighbours(_ rows: Int) {
+    @Test(arguments: [7, 13, 16]) func batchRowsAreIndependentOfTheirNeighbours(_ rows: Int) {
         for (kind, n, k) in Self.shapes {
             let (m, _) = make(kind, n, k)
             let x = randomFloats(rows * k, seed: 9)

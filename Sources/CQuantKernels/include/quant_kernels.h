@@ -32,6 +32,9 @@ extern "C" {
 /// Quantises rows of x [M, K] (K a multiple of 32) to xq [M, K], dx [M, K/32], sx [M, K/32].
 void lrq_quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *dx, float *sx);
 
+/// Scalar reference of lrq_quantize_rows (the SIMD version equals it bit for bit).
+void lrq_quantize_rows_reference(const float *x, int64_t M, int64_t K, int8_t *xq, float *dx, float *sx);
+
 /// Rounds x [M, K] to its 8-bit block quantisation in place of out [M, K]: out = dx * xq.
 void lrq_round_rows(const float *x, int64_t M, int64_t K, float *out);
 
