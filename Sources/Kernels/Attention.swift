@@ -657,16 +657,19 @@ public enum Attention {
         let offset = shape.queryOffset
         let hr = Hkv * rows  // score rows per task: every KV head's query rows
         // Partial results per (b, chunk, g): O [rows, D], m [rows], l [rows].
-        let partO = FloatBuffer(count: B * nChunks * hr * D)
-        let partM = FloatBuffer(count: B * nChunks * hr)
-        let partL = FloatBuffer(count: B * nChunks * hr)
-        let (qP, pO, pM, pL) = (SendablePointer(q), SendablePointer(partO.pointer), SendablePointer(partM.pointer), SendablePointer(partL.pointer))
+        let partRows = B * nChunks * hr
+        let partials = DecodeScratch.buffer(count: partRows * (D + 2))
+        defer { DecodeScratch.recycle(partials) }
+        let partO = partials.pointer, partM = partO + partRows * D, partL = partM + partRows
+        let (qP, pO, pM, pL) = (SendablePointer(q), SendablePointer(partO), SendablePointer(partM), SendablePointer(partL))
         let storage = DecodeCache.Pointers(cache)
 
         withVisibility(shape, mask) { visAll in
+            let spaces = DecodeScratch.workspaces(max(1, min(threads, B * nChunks)), rows: hr, headDim: D, chunk: chunk, quantized: storage.quantized)
+            defer { DecodeScratch.recycle(spaces) }
             Parallel.forEachTask(
                 threads: threads, tasks: B * nChunks,
-                setup: { _ in DecodeWorkspace(rows: hr, headDim: D, chunk: chunk, quantized: storage.quantized) },
+                setup: { w in spaces[w] },
                 body: { ws, task in
                     let (b, ci) = (task / nChunks, task % nChunks)
                     let vis = visAll[b]
@@ -698,7 +701,7 @@ public enum Attention {
                 let (t, hh) = (r / G, r % G)
                 let h = g * G + hh
                 let slots = (0..<nChunks).map { c in ((b * nChunks + c) * Hkv + g) * rows + r }
-                mergePartials(slots: slots, O: partO.pointer, m: partM.pointer, l: partL.pointer, headDim: D,
+                mergePartials(slots: slots, O: partO, m: partM, l: partL, headDim: D,
                               out: out + ((b * Nq + t) * H + h) * D, lse: lse + (b * H + h) * Nq + t)
             }
         }
