@@ -148,6 +148,17 @@ public enum SwiGLU {
         }
     }
 
+    /// `gateUp: [N, 2F]` (row i: gate_i, then up_i, as a fused gate/up product writes them),
+    /// `out: [N, F]`: ``forward(out:gate:up:N:F:)`` row by row, rows split across `threads`
+    /// workers (bitwise the same whatever the split). `out` must not alias `gateUp`.
+    public static func forward(out: UnsafeMutablePointer<Float>, gateUp: UnsafePointer<Float>, N: Int, F: Int, threads: Int) {
+        precondition(N >= 0 && F >= 0, "SwiGLU.forward: need N >= 0 and F >= 0, got N=\(N) F=\(F)")
+        let (o, x) = (SendablePointer(out), SendablePointer(gateUp))
+        Parallel.forEachTask(threads: threads, tasks: N, setup: { _ in () }) { _, i in
+            forward(out: o.pointer + i * F, gate: x.pointer + i * 2 * F, up: x.pointer + i * 2 * F + F, N: 1, F: F)
+        }
+    }
+
     /// `dout: [N, F]`, `gate: [N, F]`, `up: [N, F]`; `dGate: [N, F]`, `dUp: [N, F]`.
     ///
     /// Both input gradients are ACCUMULATED: `dGate += ...`, `dUp += ...`, so callers zero them

@@ -185,19 +185,21 @@ extension Attention {
                 }
             })
 
-        // Merge every (sequence, token, head) row over its units' chunks, in key order.
-        var slots: [Int] = []
-        for (s, seq) in sequences.enumerated() {
-            for t in 0..<seq.queryLength {
+        // Merge every (sequence, token, head) row over its units' chunks, in key order; each
+        // sequence writes only its own rows, so sequences merge in parallel.
+        let frozenMemberships = memberships
+        let outs = sequences.map { SendablePointer($0.out) }
+        Parallel.forEachTask(threads: threads, tasks: sequences.count, setup: { _ in [Int]() }) { slots, s in
+            for t in 0..<queryLengths[s] {
                 for h in 0..<H {
                     let (g, hh) = (h / G, h % G)
                     slots.removeAll(keepingCapacity: true)
-                    for (u, rowStart) in memberships[s] {
-                        let unit = units[u], r = rowStart + t * G + hh
+                    for (u, rowStart) in frozenMemberships[s] {
+                        let unit = frozen[u], r = rowStart + t * G + hh
                         for c in 0..<unit.chunkCount { slots.append(unit.partBase + c * Hkv * unit.rows + g * unit.rows + r) }
                     }
-                    mergePartials(slots: slots, O: partO, m: partM, l: partL, headDim: D,
-                                  out: seq.out + (t * H + h) * D, lse: nil)
+                    mergePartials(slots: slots, O: pO.pointer, m: pM.pointer, l: pL.pointer, headDim: D,
+                                  out: outs[s].pointer + (t * H + h) * D, lse: nil)
                 }
             }
         }

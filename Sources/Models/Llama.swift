@@ -358,10 +358,7 @@ public final class LlamaModel: @unchecked Sendable {
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.ffnNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
             // One product for gate and up: [N, 2F] (row i: gate_i, then up_i).
             w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads, activations: precision)
-            for i in 0..<N {
-                let row = gateUp.pointer + i * 2 * F
-                SwiGLU.forward(out: gate.pointer + i * F, gate: row, up: row + F, N: 1, F: F)
-            }
+            SwiGLU.forward(out: gate.pointer, gateUp: gateUp.pointer, N: N, F: F, threads: threads)
             w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
         }

@@ -51,6 +51,20 @@ private let gradRtol = 1e-3, gradAtol = 1e-4
         #expect(rw.ok, "swiglu: \(rw)")
     }
 
+    /// The fused-rows form (rows of [gate, up], split across workers) equals the plain
+    /// forward row by row, bit for bit, whatever the thread count.
+    @Test(arguments: [1, 2, 3]) func fusedRowsMatchThePlainForward(_ threads: Int) {
+        let (N, F) = (7, 45)
+        let gateUp = randomFloats(N * 2 * F, seed: 3, scale: 6)
+        var want: [Float] = []
+        for i in 0..<N {
+            want += swiglu(Array(gateUp[(i * 2 * F)..<(i * 2 * F + F)]), Array(gateUp[(i * 2 * F + F)..<((i + 1) * 2 * F)]), N: 1, F: F)
+        }
+        let x = FloatBuffer(gateUp), out = FloatBuffer(count: N * F)
+        SwiGLU.forward(out: out.pointer, gateUp: x.pointer, N: N, F: F, threads: threads)
+        #expect(out.array.map(\.bitPattern) == want.map(\.bitPattern))
+    }
+
     @Test func extremeInputsStayFinite() {
         let x: [Float] = [-200, -100, -30, 30, 100, 200]
         let s = silu(x), g = gelu(x)
