@@ -41,11 +41,14 @@ public struct BatchedDecodeFigure: Codable, Sendable {
     public var tokensPerSecond: Double
     /// `tokensPerSecond` over single-sequence decode in the same run.
     public var speedup: Double
+    /// With `profile`: milliseconds per step by part (``ForwardProfile/Part`` raw values).
+    public var millisecondsPerStep: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
         case batch
         case tokensPerSecond = "tokens_per_s"
         case speedup
+        case millisecondsPerStep = "ms_per_step"
     }
 }
 
@@ -76,9 +79,11 @@ public enum ModelBenchmark {
     /// Prefill of `promptTokens` tokens (best of `runs`) and `decodeTokens` greedy steps after it.
     /// The prompt is deterministic filler text cut to exactly `promptTokens` ids.
     /// With `batches`, also decodes `decodeTokens` steps of that many sequences at once (each
-    /// continuing its own copy of the prompt's cache) and reports tokens/s summed over the batch.
+    /// continuing its own copy of the prompt's cache) and reports tokens/s summed over the batch;
+    /// with `profile`, also where a batched step's time goes (``ForwardProfile``).
     public static func decoder(
-        _ lm: LanguageModel, threads: Int, promptTokens: Int = 512, decodeTokens: Int = 128, batches: [Int] = [], runs: Int = 3
+        _ lm: LanguageModel, threads: Int, promptTokens: Int = 512, decodeTokens: Int = 128, batches: [Int] = [], runs: Int = 3,
+        profile: Bool = false
     ) -> ModelBenchmarkReport {
         lm.threads = threads
         let m = lm.model
@@ -113,16 +118,27 @@ public enum ModelBenchmark {
             let zs = FloatBuffer(count: B * V), hs = FloatBuffer(count: B * C)
             var tokens = [Int32](repeating: Sampler.argmax(z.pointer, count: V), count: B)
             for b in 0..<B { tokens[b] = Int32((Int(tokens[b]) + b) % V) }  // distinct streams
+            let parts = profile ? ForwardProfile() : nil
+            m.profile = parts
+            defer { m.profile = nil }
             let seconds = Measure.seconds {
                 for _ in 0..<decodeTokens {
                     let out = m.forward(batch: tokens.map { [$0] }, caches: caches)
                     for b in 0..<B { (hs.pointer + b * C).update(from: out[b].pointer, count: C) }
-                    m.logits(hidden: hs.pointer, rows: B, into: zs.pointer)
-                    for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) }
+                    if let parts {
+                        parts.time(.lmHead) { m.logits(hidden: hs.pointer, rows: B, into: zs.pointer) }
+                        parts.time(.sampling) { for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) } }
+                    } else {
+                        m.logits(hidden: hs.pointer, rows: B, into: zs.pointer)
+                        for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) }
+                    }
                 }
             }
             let rate = Double(B * decodeTokens) / seconds
-            figures.append(BatchedDecodeFigure(batch: B, tokensPerSecond: rate, speedup: rate / single))
+            let ms = parts.map { p in
+                Dictionary(uniqueKeysWithValues: p.seconds.map { ($0.key.rawValue, $0.value * 1000 / Double(decodeTokens)) })
+            }
+            figures.append(BatchedDecodeFigure(batch: B, tokensPerSecond: rate, speedup: rate / single, millisecondsPerStep: ms))
         }
         return ModelBenchmarkReport(
             threads: threads, prefillTokensPerSecond: Double(promptTokens) / prefill,

@@ -236,6 +236,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// or `.int8` (a quarter of the memory and of a decode step's cache reads; see
     /// ``KVCachePrecision``).
     public var kvCachePrecision: KVCachePrecision = .float32
+    /// When set, forward passes add their wall time to it part by part (`bench model --profile`).
+    public var profile: ForwardProfile?
     let rope: RoPE.Table
 
     /// Assembles a model from its weights. Shapes are checked (programmer errors).
@@ -292,6 +294,8 @@ public final class LlamaModel: @unchecked Sendable {
             precondition(cache.count + counts[s] <= cache.capacity, "LlamaModel.forward: sequence \(s) needs \(cache.count + counts[s]) positions, cache holds \(cache.capacity)")
         }
         if N == 0 { return batch.map { _ in FloatBuffer(count: 0) } }
+        let clock = profile
+        var mark = clock != nil ? ForwardProfile.now() : 0
 
         // Embedding lookup (dequantised rows of the token table) and positions.
         let x = FloatBuffer(count: N * C)
@@ -316,8 +320,10 @@ public final class LlamaModel: @unchecked Sendable {
         for (l, w) in layers.enumerated() {
             // Attention block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.attentionNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
+            clock?.lap(.other, &mark)
             // One product for q, k and v: qkv [N, (H + 2 Hkv) D], then split into q, k, v.
             w.queryKeyValue.multiply(x: h.pointer, rows: N, y: qkv.pointer, threads: threads, activations: precision)
+            clock?.lap(.qkv, &mark)
             for i in 0..<N {
                 let src = qkv.pointer + i * QKV
                 (q.pointer + i * H * D).update(from: src, count: H * D)
@@ -328,6 +334,7 @@ public final class LlamaModel: @unchecked Sendable {
                 RoPE.forward(x: q.pointer, positions: pos.baseAddress!, table: rope, N: N, H: H, D: D, convention: c.ropeConvention)
                 RoPE.forward(x: k.pointer, positions: pos.baseAddress!, table: rope, N: N, H: Hkv, D: D, convention: c.ropeConvention)
             }
+            clock?.lap(.other, &mark)
             // Sequences adding a few tokens decode together (one parallel region, shared prompt
             // chunks read once); longer ones prefill one by one.
             var stepping: [Attention.DecodeSequence] = []
@@ -351,24 +358,32 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
             if !stepping.isEmpty { Attention.decode(sequences: stepping, heads: H, kvHeads: Hkv, headDim: D, threads: threads) }
+            clock?.lap(.attention, &mark)
             w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
+            clock?.lap(.output, &mark)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
 
             // FFN block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.ffnNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
+            clock?.lap(.other, &mark)
             // One product for gate and up: [N, 2F] (row i: gate_i, then up_i).
             w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads, activations: precision)
+            clock?.lap(.gateUp, &mark)
             SwiGLU.forward(out: gate.pointer, gateUp: gateUp.pointer, N: N, F: F, threads: threads)
+            clock?.lap(.swiglu, &mark)
             w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
+            clock?.lap(.down, &mark)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
         }
         for (s, cache) in caches.enumerated() { cache.count += counts[s] }
         RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: outputNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
-        return (0..<batch.count).map { s in
+        let outputs = (0..<batch.count).map { s in
             let out = FloatBuffer(count: counts[s] * C)
             out.pointer.update(from: h.pointer + starts[s] * C, count: counts[s] * C)
             return out
         }
+        clock?.lap(.other, &mark)
+        return outputs
     }
 
     // MARK: - Logits and log-probabilities

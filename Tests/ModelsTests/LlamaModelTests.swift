@@ -113,6 +113,32 @@ import Testing
         #expect(together == alone)
     }
 
+    /// A profiled batched step computes bit for bit what an unprofiled one does, records every
+    /// part of a layer, and accounts for no more time than the step took.
+    @Test func profiledStepIsUnchangedAndAccounted() throws {
+        guard let lm = requireModel(sharedLanguageModel) else { return }
+        let m = lm.model
+        let prompts = ["Say hello.", "Name a fruit."].map { lm.encodePrompt(lm.chatPrompt([.user($0)])) }
+        func step(_ profile: ForwardProfile?) -> (out: [[Float]], seconds: Double) {
+            let caches = prompts.map { m.makeCache(capacity: $0.count + 1) }
+            for (c, p) in zip(caches, prompts) { _ = m.forward(tokens: Array(p.dropLast()), cache: c) }
+            m.profile = profile
+            defer { m.profile = nil }
+            let t0 = Date()
+            let out = m.forward(batch: prompts.map { [$0.last!] }, caches: caches)
+            return (out.map(\.array), Date().timeIntervalSince(t0))
+        }
+        let plain = step(nil)
+        let profile = ForwardProfile()
+        let profiled = step(profile)
+        #expect(profiled.out.map { $0.map(\.bitPattern) } == plain.out.map { $0.map(\.bitPattern) })
+        for part in [ForwardProfile.Part.qkv, .attention, .output, .gateUp, .swiglu, .down, .other] {
+            #expect((profile.seconds[part] ?? 0) > 0, "\(part) not recorded")
+        }
+        #expect(profile.seconds[.lmHead] == nil && profile.seconds[.sampling] == nil)
+        #expect(profile.total <= profiled.seconds * 1.001 + 1e-4, "\(profile.total) s recorded in a \(profiled.seconds) s step")
+    }
+
     /// A prefilled prefix copied from a PrefixCache gives the same greedy tokens as a full prefill,
     /// and the cache keeps one entry per distinct prefix.
     @Test func prefixCacheReuseMatchesFullPrefill() throws {

@@ -90,6 +90,9 @@ struct BenchModelCommand: AsyncParsableCommand {
         return v.allSatisfy({ ($0 ?? 0) >= 1 }) ? v.map { $0! } : nil
     }
 
+    @Flag(name: .long, help: "With --batch: also where a batched step's time goes (milliseconds per step: products, attention, LM head, sampling, the rest).")
+    var profile = false
+
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
@@ -98,7 +101,8 @@ struct BenchModelCommand: AsyncParsableCommand {
         let lm = try modelOptions.load()
         Console.status("prefill \(promptTokens) + decode \(decodeTokens) with \(modelOptions.threads) thread(s)")
         let r = ModelBenchmark.decoder(
-            lm, threads: modelOptions.threads, promptTokens: promptTokens, decodeTokens: decodeTokens, batches: batchSizes ?? [])
+            lm, threads: modelOptions.threads, promptTokens: promptTokens, decodeTokens: decodeTokens, batches: batchSizes ?? [],
+            profile: profile)
         Console.clearStatus()
         if json {
             print(try Console.json(r))
@@ -108,8 +112,18 @@ struct BenchModelCommand: AsyncParsableCommand {
                          Double(r.peakRSSBytes) / 1_048_576))
             for f in r.batchedDecode {
                 print(String(format: "  batch %2d: decode %.1f tokens/s summed (%.2fx one sequence)", f.batch, f.tokensPerSecond, f.speedup))
+                if let ms = f.millisecondsPerStep { print("            " + Self.profileLine(ms, step: 1000 * Double(f.batch) / f.tokensPerSecond)) }
             }
         }
+    }
+}
+
+extension BenchModelCommand {
+    /// "step 49.0 ms: qkv 4.1, attention 15.3, ..., unaccounted 0.2" from milliseconds per part.
+    static func profileLine(_ ms: [String: Double], step: Double) -> String {
+        let parts = ForwardProfile.Part.allCases.compactMap { p in ms[p.rawValue].map { p.rawValue + String(format: " %.1f", $0) } }
+        let rest = step - ms.values.reduce(0, +)
+        return String(format: "step %.1f ms: ", step) + parts.joined(separator: ", ") + String(format: ", unaccounted %.1f", rest)
     }
 }
 
