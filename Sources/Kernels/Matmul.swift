@@ -8,6 +8,7 @@
 // Float32 decode paths, lra_scores / lra_weighted_sum for attention).
 
 import CBLAS
+import Foundation
 
 /// Whether a GEMM operand is used as stored or transposed.
 public enum Transpose: Sendable {
@@ -62,10 +63,28 @@ public enum GEMM {
     ///
     /// The setting is process-wide and not per thread: one component raising it (the embedder
     /// on its own calls) hands BLAS threads to every other thread's GEMMs too, where they
-    /// spin-wait beside our worker pool. ``singleThreaded`` pins it to 1 for the whole process.
+    /// spin-wait beside our worker pool. ``singleThreaded`` pins it to 1 for the whole process,
+    /// and an `OPENBLAS_NUM_THREADS` in the environment caps it (``environmentLimit``).
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(singleThreaded ? 1 : Int32(max(1, newValue))) }
+        set { openblas_set_num_threads(Int32(cappedThreads(newValue, singleThreaded: singleThreaded, limit: environmentLimit))) }
+    }
+
+    /// `OPENBLAS_NUM_THREADS` when the environment sets it to a positive number: the user's (and
+    /// `make`'s) BLAS thread budget, which ``threadCount`` never exceeds. OpenBLAS reads the
+    /// variable once at start and lets `openblas_set_num_threads` raise the count past it, and
+    /// one sgemm gives different bits on 1 and 2 threads (measured on Debian's 0.3.21, M 30,
+    /// N 256, K 576: every result differs). So a component raising it (the embedder) changed
+    /// what another thread's decoder computed: a prompt's prefill, and with it greedy tokens at
+    /// a near-tie, depended on timing.
+    public static let environmentLimit: Int? = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"]
+        .flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 1 ? $0 : nil }
+
+    /// The thread count ``threadCount`` sets when asked for `requested`: 1 when single-threaded,
+    /// else `requested` (at least 1) capped at `limit`.
+    public static func cappedThreads(_ requested: Int, singleThreaded: Bool, limit: Int?) -> Int {
+        if singleThreaded { return 1 }
+        return min(max(1, requested), limit ?? Int.max)
     }
 
     /// When true, ``threadCount`` stays 1 whatever is asked: set by the CLI (unless

@@ -3,6 +3,23 @@ import TestSupport
 import Testing
 
 @Suite struct MatmulTests {
+    /// BLAS threads: 1 when pinned, else the request capped at the environment's budget; and in
+    /// a process started with `OPENBLAS_NUM_THREADS` (as `make test` starts this one), asking
+    /// for more threads than it allows leaves OpenBLAS within it.
+    @Test func blasThreadsStayWithinTheEnvironmentBudget() {
+        #expect(GEMM.cappedThreads(4, singleThreaded: true, limit: nil) == 1)
+        #expect(GEMM.cappedThreads(4, singleThreaded: false, limit: nil) == 4)
+        #expect(GEMM.cappedThreads(4, singleThreaded: false, limit: 1) == 1)
+        #expect(GEMM.cappedThreads(2, singleThreaded: false, limit: 3) == 2)
+        #expect(GEMM.cappedThreads(0, singleThreaded: false, limit: 3) == 1)
+        if let limit = GEMM.environmentLimit {
+            let saved = GEMM.threadCount
+            defer { GEMM.threadCount = saved }
+            GEMM.threadCount = limit + 1
+            #expect(GEMM.threadCount <= limit)
+        }
+    }
+
     /// The wrapper matches the naive loop for every transpose combination, padded leading
     /// dimensions, and beta accumulation.
     @Test(arguments: [(Transpose.none, Transpose.none), (.transposed, .none), (.none, .transposed), (.transposed, .transposed)])
