@@ -121,17 +121,15 @@ public enum ModelBenchmark {
             let parts = profile ? ForwardProfile() : nil
             m.profile = parts
             defer { m.profile = nil }
+            func timed(_ part: ForwardProfile.Part, _ body: () -> Void) {
+                if let parts { parts.time(part, body) } else { body() }
+            }
             let seconds = Measure.seconds {
                 for _ in 0..<decodeTokens {
                     let out = m.forward(batch: tokens.map { [$0] }, caches: caches)
                     for b in 0..<B { (hs.pointer + b * C).update(from: out[b].pointer, count: C) }
-                    if let parts {
-                        parts.time(.lmHead) { m.logits(hidden: hs.pointer, rows: B, into: zs.pointer) }
-                        parts.time(.sampling) { for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) } }
-                    } else {
-                        m.logits(hidden: hs.pointer, rows: B, into: zs.pointer)
-                        for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) }
-                    }
+                    timed(.lmHead) { m.logits(hidden: hs.pointer, rows: B, into: zs.pointer) }
+                    timed(.sampling) { for b in 0..<B { tokens[b] = Sampler.argmax(zs.pointer + b * V, count: V) } }
                 }
             }
             let rate = Double(B * decodeTokens) / seconds

@@ -345,7 +345,7 @@ public final class LlamaModel: @unchecked Sendable {
                 let (qs, os) = (q.pointer + r0 * H * D, attn.pointer + r0 * H * D)
                 if n <= 4 {
                     let shared = cache.prefixSource.map {
-                        Attention.SharedPrefix(id: ObjectIdentifier($0.cache).hashValue, source: $0.cache.decodeView(layer: l), count: $0.count)
+                        Attention.SharedPrefix(id: Int(bitPattern: UInt(bitPattern: ObjectIdentifier($0.cache))), source: $0.cache.decodeView(layer: l), count: $0.count)
                     }
                     stepping.append(Attention.DecodeSequence(cache: cache.decodeView(layer: l), keyLength: p + n, queryLength: n, q: qs, out: os, shared: shared))
                 } else {
