@@ -97,54 +97,7 @@ extension Attention {
         precondition(H % Hkv == 0, "Attention.decode: \(H) heads do not group into \(Hkv) KV heads")
         let G = H / Hkv, chunk = decodeChunk
         let sc = scale ?? 1 / Float(D).squareRoot()
-        // Units: per shared prefix id, its whole chunks for every member; per sequence, the rest.
-        var units: [DecodeUnit] = []
-        var sharedChunks = [Int](repeating: 0, count: sequences.count)
-        var groups: [Int: [Int]] = [:]
-        var order: [Int] = []
-        for (s, seq) in sequences.enumerated() {
-            precondition(seq.queryLength >= 1 && seq.keyLength >= seq.queryLength, "Attention.decode: sequence \(s) has \(seq.queryLength) queries, \(seq.keyLength) keys")
-            guard let p = seq.shared else { continue }
-            // Whole chunks only, and none holding a query's own position.
-            let whole = min(p.count, seq.keyLength - seq.queryLength) / chunk
-            if whole == 0 { continue }
-            if groups[p.id] == nil { order.append(p.id) }
-            groups[p.id, default: []].append(s)
-            sharedChunks[s] = whole
-        }
-        var partRows = 0
-        // Per sequence, the units it belongs to (in key order) and its first row in each.
-        var memberships = [[(unit: Int, rowStart: Int)]](repeating: [], count: sequences.count)
-        func addUnit(_ view: DecodeCache.Pointers, _ members: [Int], chunk0: Int, chunkCount: Int, keyEnd: Int) {
-            var rowStart: [Int] = [], positions: [Int] = []
-            var rows = 0
-            for s in members {
-                memberships[s].append((units.count, rows))
-                rowStart.append(rows)
-                let seq = sequences[s]
-                for t in 0..<seq.queryLength {
-                    for _ in 0..<G { positions.append(seq.keyLength - seq.queryLength + t) }
-                }
-                rows += seq.queryLength * G
-            }
-            units.append(DecodeUnit(view: view, members: members, rowStart: rowStart, rows: rows, positions: positions,
-                                    chunk0: chunk0, chunkCount: chunkCount, keyEnd: keyEnd, partBase: partRows))
-            partRows += chunkCount * Hkv * rows
-        }
-        for id in order {
-            var members = groups[id]!
-            // Members agree on the chunks they share: the fewest any of them has.
-            let whole = members.map { sharedChunks[$0] }.min()!
-            if members.count == 1 { sharedChunks[members[0]] = 0; continue }
-            for s in members { sharedChunks[s] = whole }
-            members.sort()
-            addUnit(DecodeCache.Pointers(sequences[members[0]].shared!.source), members, chunk0: 0, chunkCount: whole, keyEnd: whole * chunk)
-        }
-        for (s, seq) in sequences.enumerated() {
-            let first = sharedChunks[s]
-            let total = (seq.keyLength + chunk - 1) / chunk
-            addUnit(DecodeCache.Pointers(seq.cache), [s], chunk0: first, chunkCount: total - first, keyEnd: seq.keyLength)
-        }
+        let (units, memberships, partRows) = decodeUnits(sequences, groupSize: G, kvHeads: Hkv)
         let taskUnit = units.indices.flatMap { u in Array(repeating: u, count: units[u].chunkCount) }
         let taskChunk = units.indices.flatMap { u in Array(0..<units[u].chunkCount) }
         let maxRows = units.map(\.rows).max() ?? 0
@@ -201,6 +154,86 @@ extension Attention {
                     mergePartials(slots: slots, O: pO.pointer, m: pM.pointer, l: pL.pointer, headDim: D,
                                   out: outs[s].pointer + (t * H + h) * D, lse: nil)
                 }
+            }
+        }
+    }
+
+    /// The work of a batched decode step: per shared prefix id, its whole chunks for all its
+    /// members (one unit); per sequence, its remaining chunks. Also, per sequence, the units it
+    /// belongs to (in key order) with its first row in each, and the partial rows needed.
+    private static func decodeUnits(
+        _ sequences: [DecodeSequence], groupSize G: Int, kvHeads Hkv: Int
+    ) -> (units: [DecodeUnit], memberships: [[(unit: Int, rowStart: Int)]], partRows: Int) {
+        let chunk = decodeChunk
+        // Units: per shared prefix id, its whole chunks for every member; per sequence, the rest.
+        var units: [DecodeUnit] = []
+        var sharedChunks = [Int](repeating: 0, count: sequences.count)
+        var groups: [Int: [Int]] = [:]
+        var order: [Int] = []
+        for (s, seq) in sequences.enumerated() {
+            precondition(seq.queryLength >= 1 && seq.keyLength >= seq.queryLength, "Attention.decode: sequence \(s) has \(seq.queryLength) queries, \(seq.keyLength) keys")
+            guard let p = seq.shared else { continue }
+            // Whole chunks only, and none holding a query's own position.
+            let whole = min(p.count, seq.keyLength - seq.queryLength) / chunk
+            if whole == 0 { continue }
+            if groups[p.id] == nil { order.append(p.id) }
+            groups[p.id, default: []].append(s)
+            sharedChunks[s] = whole
+        }
+        var partRows = 0
+        // Per sequence, the units it belongs to (in key order) and its first row in each.
+        var memberships = [[(unit: Int, rowStart: Int)]](repeating: [], count: sequences.count)
+        func addUnit(_ view: DecodeCache.Pointers, _ members: [Int], chunk0: Int, chunkCount: Int, keyEnd: Int) {
+            var rowStart: [Int] = [], positions: [Int] = []
+            var rows = 0
+            for s in members {
+                memberships[s].append((units.count, rows))
+                rowStart.append(rows)
+                let seq = sequences[s]
+                for t in 0..<seq.queryLength {
+                    for _ in 0..<G { positions.append(seq.keyLength - seq.queryLength + t) }
+                }
+                rows += seq.queryLength * G
+            }
+            units.append(DecodeUnit(view: view, members: members, rowStart: rowStart, rows: rows, positions: positions,
+                                    chunk0: chunk0, chunkCount: chunkCount, keyEnd: keyEnd, partBase: partRows))
+            partRows += chunkCount * Hkv * rows
+        }
+        for id in order {
+            var members = groups[id]!
+            // Members agree on the chunks they share: the fewest any of them has.
+            let whole = members.map { sharedChunks[$0] }.min()!
+            if members.count == 1 { sharedChunks[members[0]] = 0; continue }
+            for s in members { sharedChunks[s] = whole }
+            members.sort()
+            addUnit(DecodeCache.Pointers(sequences[members[0]].shared!.source), members, chunk0: 0, chunkCount: whole, keyEnd: whole * chunk)
+        }
+        for (s, seq) in sequences.enumerated() {
+            let first = sharedChunks[s]
+            let total = (seq.keyLength + chunk - 1) / chunk
+            addUnit(DecodeCache.Pointers(seq.cache), [s], chunk0: first, chunkCount: total - first, keyEnd: seq.keyLength)
+        }
+        return (units, memberships, partRows)
+    }
+
+    /// Adds to `feed` the cache rows ``decode(sequences:heads:kvHeads:headDim:scale:threads:)``
+    /// would read for `sequences` (keys, then values, unit by unit in the order attention takes
+    /// them; a shared prefix once), so that products running before it prefetch them. Only the
+    /// sequences' caches, key lengths, query lengths and shared prefixes are read.
+    public static func addDecodeReads(
+        of sequences: [DecodeSequence], heads H: Int, kvHeads Hkv: Int, headDim D: Int, to feed: PrefetchFeed
+    ) {
+        let (units, _, _) = decodeUnits(sequences, groupSize: H / Hkv, kvHeads: Hkv)
+        for unit in units {
+            let first = unit.chunk0 * decodeChunk, n = unit.keyEnd - first
+            guard n > 0 else { continue }
+            let row = Hkv * D, v = unit.view
+            if v.quantized {
+                feed.add(v.k8! + first * row, bytes: n * row)
+                feed.add(v.v8! + first * row, bytes: n * row)
+            } else {
+                feed.add(v.k32! + first * row, bytes: n * row * 4)
+                feed.add(v.v32! + first * row, bytes: n * row * 4)
             }
         }
     }

@@ -274,9 +274,12 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// first use) once per 4 rows of x; above 16 rows W is dequantised 256 rows at a time into a
     /// scratch tile and multiplied with sgemm (single-threaded BLAS per worker). All but the
     /// integer kernels are exact in Float32.
+    ///
+    /// With `prefetch`, the integer kernels also prefetch the feed's next lines while they work
+    /// (products of more than 4 rows only; speed only, see ``PrefetchFeed``).
     public func multiply(
         x: UnsafePointer<Float>, rows M: Int, y: UnsafeMutablePointer<Float>, threads: Int = 1,
-        activations: ActivationPrecision = .q8
+        activations: ActivationPrecision = .q8, prefetch: PrefetchFeed? = nil
     ) {
         if M == 0 || rows == 0 { return }
         let (N, K) = (rows, cols)
@@ -312,7 +315,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                         threads: threads, tasks: (rowGroups + groupsPerTask - 1) / groupsPerTask, setup: { _ in () },
                         body: { _, t in
                             let g0 = t * groupsPerTask, g1 = min(self.rowGroups, g0 + groupsPerTask)
-                            self.integerProduct(groups: g0..<g1, xq: xqP.pointer, dx: dxP.pointer, sx: dxP.pointer + M * nb, M: M, y: yP.pointer)
+                            self.integerProduct(groups: g0..<g1, xq: xqP.pointer, dx: dxP.pointer, sx: dxP.pointer + M * nb, M: M, y: yP.pointer, prefetch: prefetch)
                         })
                 }
             }
@@ -353,7 +356,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// With `reference`, the scalar C reference computes it instead (for tests).
     func integerProduct(
         groups: Range<Int>, xq: UnsafePointer<Int8>, dx: UnsafePointer<Float>, sx: UnsafePointer<Float>, M: Int,
-        y: UnsafeMutablePointer<Float>, reference: Bool = false
+        y: UnsafeMutablePointer<Float>, reference: Bool = false, prefetch: PrefetchFeed? = nil
     ) {
         let (N, K, g0, g1) = (Int64(rows), Int64(cols), Int64(groups.lowerBound), Int64(groups.upperBound))
         switch layout {
@@ -362,14 +365,14 @@ public final class QuantizedMatrix: @unchecked Sendable {
             if reference {
                 lrq_q4_1_product_reference(q, halfScales!, halfMins!, N, K, g0, g1, xq, dx, sx, Int64(M), y, N)
             } else {
-                lrq_q4_1_product(q, halfScales!, halfMins!, N, K, g0, g1, xq, dx, sx, Int64(M), y, N)
+                lrq_q4_1_product(q, halfScales!, halfMins!, N, K, g0, g1, xq, dx, sx, Int64(M), y, N, prefetch?.raw)
             }
         case .q8_0:
             let q = quants!.assumingMemoryBound(to: Int8.self)
             if reference {
                 lrq_q8_0_product_reference(q, halfScales!, N, K, g0, g1, xq, dx, Int64(M), y, N)
             } else {
-                lrq_q8_0_product(q, halfScales!, N, K, g0, g1, xq, dx, Int64(M), y, N)
+                lrq_q8_0_product(q, halfScales!, N, K, g0, g1, xq, dx, Int64(M), y, N, prefetch?.raw)
             }
         case .float32:
             preconditionFailure("QuantizedMatrix.integerProduct: float32 layout")

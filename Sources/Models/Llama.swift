@@ -316,13 +316,33 @@ public final class LlamaModel: @unchecked Sendable {
         let lse = FloatBuffer(count: H * (counts.max() ?? 0))
         // Float32 rows of an 8-bit cache for a prefill's attention (grown on demand).
         var widened = (FloatBuffer(count: 0), FloatBuffer(count: 0))
+        // Sequences adding a few tokens decode together; the rest prefill one by one.
+        let decoding = caches.indices.filter { counts[$0] > 0 && counts[$0] <= 4 }
+        /// The decoding sequences as layer `l`'s attention sees them.
+        func decodeSequences(layer l: Int) -> [Attention.DecodeSequence] {
+            decoding.map { s in
+                let (cache, n, r0) = (caches[s], counts[s], starts[s])
+                let shared = cache.prefixSource.map {
+                    Attention.SharedPrefix(id: Int(bitPattern: UInt(bitPattern: ObjectIdentifier($0.cache))), source: $0.cache.decodeView(layer: l), count: $0.count)
+                }
+                return Attention.DecodeSequence(
+                    cache: cache.decodeView(layer: l), keyLength: cache.count + n, queryLength: n,
+                    q: q.pointer + r0 * H * D, out: attn.pointer + r0 * H * D, shared: shared)
+            }
+        }
+        // A batched decode step's attention streams every sequence's cache rows from memory,
+        // which it cannot overlap with its own arithmetic; the products before it (compute-bound
+        // with many rows) prefetch them instead: each layer's products and the next layer's qkv
+        // product are fed the next layer's rows (see PrefetchFeed).
+        let feed = N > 4 && !decoding.isEmpty ? PrefetchFeed() : nil
+        if let feed { Attention.addDecodeReads(of: decodeSequences(layer: 0), heads: H, kvHeads: Hkv, headDim: D, to: feed) }
 
         for (l, w) in layers.enumerated() {
             // Attention block.
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.attentionNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
             clock?.lap(.other, &mark)
             // One product for q, k and v: qkv [N, (H + 2 Hkv) D], then split into q, k, v.
-            w.queryKeyValue.multiply(x: h.pointer, rows: N, y: qkv.pointer, threads: threads, activations: precision)
+            w.queryKeyValue.multiply(x: h.pointer, rows: N, y: qkv.pointer, threads: threads, activations: precision, prefetch: feed)
             clock?.lap(.qkv, &mark)
             for i in 0..<N {
                 let src = qkv.pointer + i * QKV
@@ -335,20 +355,15 @@ public final class LlamaModel: @unchecked Sendable {
                 RoPE.forward(x: k.pointer, positions: pos.baseAddress!, table: rope, N: N, H: Hkv, D: D, convention: c.ropeConvention)
             }
             clock?.lap(.other, &mark)
-            // Sequences adding a few tokens decode together (one parallel region, shared prompt
-            // chunks read once); longer ones prefill one by one.
-            var stepping: [Attention.DecodeSequence] = []
+            // Every sequence's new keys and values go into its cache; sequences adding more
+            // than a few tokens prefill here, one by one, and the rest decode together below
+            // (one parallel region, shared prompt chunks read once).
             for (s, cache) in caches.enumerated() where counts[s] > 0 {
                 let (n, p, r0) = (counts[s], cache.count, starts[s])
                 let row = Hkv * D
                 cache.store(layer: l, position: p, keys: k.pointer + r0 * row, values: v.pointer + r0 * row, count: n)
                 let (qs, os) = (q.pointer + r0 * H * D, attn.pointer + r0 * H * D)
-                if n <= 4 {
-                    let shared = cache.prefixSource.map {
-                        Attention.SharedPrefix(id: Int(bitPattern: UInt(bitPattern: ObjectIdentifier($0.cache))), source: $0.cache.decodeView(layer: l), count: $0.count)
-                    }
-                    stepping.append(Attention.DecodeSequence(cache: cache.decodeView(layer: l), keyLength: p + n, queryLength: n, q: qs, out: os, shared: shared))
-                } else {
+                if n > 4 {
                     let shape = AttentionShape(queryLength: n, keyLength: p + n, heads: H, kvHeads: Hkv, headDim: D)
                     if cache.precision != .float32 && widened.0.count < (p + n) * row {
                         widened = (FloatBuffer(count: (p + n) * row), FloatBuffer(count: (p + n) * row))
@@ -357,9 +372,13 @@ public final class LlamaModel: @unchecked Sendable {
                     Attention.forward(out: os, lse: lse.pointer, q: qs, k: kf, v: vf, shape: shape, mask: .causal, threads: threads)
                 }
             }
-            if !stepping.isEmpty { Attention.decode(sequences: stepping, heads: H, kvHeads: Hkv, headDim: D, threads: threads) }
+            if !decoding.isEmpty { Attention.decode(sequences: decodeSequences(layer: l), heads: H, kvHeads: Hkv, headDim: D, threads: threads) }
             clock?.lap(.attention, &mark)
-            w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
+            if let feed {
+                feed.clear()
+                if l + 1 < layers.count { Attention.addDecodeReads(of: decodeSequences(layer: l + 1), heads: H, kvHeads: Hkv, headDim: D, to: feed) }
+            }
+            w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision, prefetch: feed)
             clock?.lap(.output, &mark)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
 
@@ -367,11 +386,11 @@ public final class LlamaModel: @unchecked Sendable {
             RMSNorm.forward(out: h.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.ffnNorm.pointer, N: N, C: C, epsilon: c.rmsNormEpsilon)
             clock?.lap(.other, &mark)
             // One product for gate and up: [N, 2F] (row i: gate_i, then up_i).
-            w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads, activations: precision)
+            w.gateUp.multiply(x: h.pointer, rows: N, y: gateUp.pointer, threads: threads, activations: precision, prefetch: feed)
             clock?.lap(.gateUp, &mark)
             SwiGLU.forward(out: gate.pointer, gateUp: gateUp.pointer, N: N, F: F, threads: threads)
             clock?.lap(.swiglu, &mark)
-            w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision)
+            w.down.multiply(x: gate.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision, prefetch: feed)
             clock?.lap(.down, &mark)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)
         }

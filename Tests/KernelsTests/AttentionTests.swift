@@ -1,7 +1,7 @@
 // Flash attention forward/backward against the naive reference and finite differences, for
 // causal, grouped-query, padded, segment-masked and KV-cache (Nq < Nk) cases.
 
-import Kernels
+@testable import Kernels
 import TestSupport
 import Testing
 
@@ -260,6 +260,40 @@ let smallCases: [AttentionCase] = [
                 }
             }
         }
+    }
+
+    /// What a batched decode step reads, named for a prefetch feed: a shared prefix's whole
+    /// chunks once (keys, then values), then each sequence's own rows, whole rows throughout.
+    @Test func decodeReadsNameSharedChunksOnce() {
+        let (H, Hkv, D) = (9, 3, 64)
+        let row = Hkv * D, capacity = 1000, lineFloats = 16
+        let keyLengths = [650, 601, 700, 300, 900], queryLengths = [1, 1, 2, 1, 1]
+        let sharers: Set<Int> = [0, 1, 2, 4]
+        let source = (FloatBuffer(count: 600 * row), FloatBuffer(count: 600 * row))
+        let caches = keyLengths.map { _ in (FloatBuffer(count: capacity * row), FloatBuffer(count: capacity * row)) }
+        let q = FloatBuffer(count: 2 * H * D), out = FloatBuffer(count: 2 * H * D)
+        let seqs = keyLengths.indices.map { s in
+            Attention.DecodeSequence(
+                cache: .float32(keys: caches[s].0.pointer, values: caches[s].1.pointer), keyLength: keyLengths[s],
+                queryLength: queryLengths[s], q: q.pointer, out: out.pointer,
+                shared: sharers.contains(s) ? Attention.SharedPrefix(id: 7, source: .float32(keys: source.0.pointer, values: source.1.pointer), count: 600) : nil)
+        }
+        let feed = PrefetchFeed()
+        Attention.addDecodeReads(of: seqs, heads: H, kvHeads: Hkv, headDim: D, to: feed)
+        // Two whole chunks (512 rows) are shared; the sharers' own rows start at 512, sequence 3's at 0.
+        let own = [650 - 512, 601 - 512, 700 - 512, 300, 900 - 512]
+        #expect(feed.remainingLines == 2 * (512 + own.reduce(0, +)) * row / lineFloats)
+        let address = { (p: UnsafeMutablePointer<Float>) in UInt(bitPattern: p) }
+        var expected: [(UInt, Int)] = [(address(source.0.pointer), 512), (address(source.1.pointer), 512)]
+        for s in keyLengths.indices {
+            let first = sharers.contains(s) ? 512 : 0
+            expected += [(address(caches[s].0.pointer + first * row), own[s]), (address(caches[s].1.pointer + first * row), own[s])]
+        }
+        for (start, rows) in expected {
+            let lines = feed.take(rows * row / lineFloats)
+            #expect(lines.first == start && lines.last == start + UInt(4 * (rows * row - lineFloats)))
+        }
+        #expect(feed.remainingLines == 0)
     }
 
     /// A row that sees no key (all keys padding) yields zeros, -inf lse and no gradient.

@@ -177,6 +177,28 @@ struct RawBlocks {
         }
     }
 
+    /// A prefetch feed changes no bit of a product, on one worker or two; products of more than
+    /// 4 rows claim its lines (per row group: Q4_1 nb (M + 3) / 6 spread over its blocks, Q8_0 nb
+    /// per whole 4-row pass), fewer rows leave it alone.
+    @Test(arguments: [3, 7, 16]) func prefetchFeedChangesNoResult(_ rows: Int) {
+        let target = FloatBuffer(count: 1 << 16)  // 4096 lines to prefetch
+        for (kind, n, k) in Self.shapes {
+            let (m, _) = make(kind, n, k)
+            let x = randomFloats(rows * k, seed: 5)
+            let plain = FloatBuffer(count: rows * n)
+            m.multiply(x: x, rows: rows, y: plain.pointer, threads: 1)
+            for threads in [1, 2] {
+                let fed = FloatBuffer(count: rows * n), feed = PrefetchFeed()
+                feed.add(target.pointer, bytes: target.count * 4)
+                m.multiply(x: x, rows: rows, y: fed.pointer, threads: threads, prefetch: feed)
+                #expect(fed.array.elementsEqual(plain.array), "\(kind) \(n)x\(k), \(rows) rows, \(threads) threads")
+                let (groups, nb) = ((n + 7) / 8, k / 32)
+                let claimed = rows <= 4 ? 0 : kind == "q4_1" ? groups * nb * ((rows + 3) / 6) : groups * (rows / 4) * nb
+                #expect(4096 - feed.remainingLines == claimed, "\(kind) \(n)x\(k), \(rows) rows")
+            }
+        }
+    }
+
     @Test func float32LayoutMatches() {
         let w = randomFloats(6 * 40, seed: 1)
         let m = QuantizedMatrix(float: w, rows: 6, cols: 40)

@@ -78,7 +78,9 @@ import Testing
 
     /// Sequences continuing copies of one 300-token prompt decode together (their first whole
     /// chunk of keys read once for all, from the source cache) and give bitwise the hidden
-    /// states of decoding each alone, with Float32 and 8-bit caches.
+    /// states of decoding each alone, with Float32 and 8-bit caches. Six of them make the step's
+    /// products wide (more than 4 rows), so their kernels also prefetch the next layer's cache
+    /// rows (PrefetchFeed), which must change nothing.
     @Test func sequencesSharingAPromptDecodeAsIfAlone() throws {
         for result in [sharedLanguageModel, sharedEightBitCacheModel] {
             guard let lm = requireModel(result) else { return }
@@ -87,7 +89,7 @@ import Testing
             #expect(prompt.count == 300)
             let source = m.makeCache(capacity: prompt.count)
             _ = m.forward(tokens: prompt, cache: source)
-            let starts: [[Int32]] = [[11], [42], [7]]
+            let starts: [[Int32]] = [[11], [42], [7], [99], [5], [300]]
             func run(_ members: [Int]) -> [[Float]] {
                 let caches = members.map { _ in m.makeCache(capacity: prompt.count + 8) }
                 for c in caches { c.copyPrefix(from: source, count: prompt.count) }
@@ -103,8 +105,8 @@ import Testing
                 }
                 return hidden
             }
-            let together = run([0, 1, 2])
-            let alone = [0, 1, 2].map { run([$0])[0] }
+            let together = run(Array(starts.indices))
+            let alone = starts.indices.map { run([$0])[0] }
             #expect(together.elementsEqual(alone), "\(m.kvCachePrecision)")
         }
     }

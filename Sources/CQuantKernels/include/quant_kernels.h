@@ -25,6 +25,8 @@
 
 #include <stdint.h>
 
+#include "prefetch_feed.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,14 +41,16 @@ void lrq_quantize_rows_reference(const float *x, int64_t M, int64_t K, int8_t *x
 void lrq_round_rows(const float *x, int64_t M, int64_t K, float *out);
 
 /// Q4_1 x8 product for row groups [g0, g1): y[i * ldy + r] for r in 8 g0 ..< min(8 g1, N).
-/// M rows of quantised x (any M >= 1, taken 4 at a time).
+/// M rows of quantised x (any M >= 1, taken 4 at a time). With a feed (may be NULL), each row
+/// group of a product with M > 4 rows also prefetches about nb M / 6 of its lines, spread over
+/// the group's blocks (speed only: results are the same with or without).
 void lrq_q4_1_product(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t N, int64_t K,
                       int64_t g0, int64_t g1, const int8_t *xq, const float *dx, const float *sx,
-                      int64_t M, float *y, int64_t ldy);
+                      int64_t M, float *y, int64_t ldy, lrq_feed *feed);
 
 /// Q8_0 x8 product for row groups [g0, g1) (as lrq_q4_1_product, without minimums).
 void lrq_q8_0_product(const int8_t *qs, const uint16_t *d, int64_t N, int64_t K, int64_t g0, int64_t g1,
-                      const int8_t *xq, const float *dx, int64_t M, float *y, int64_t ldy);
+                      const int8_t *xq, const float *dx, int64_t M, float *y, int64_t ldy, lrq_feed *feed);
 
 /// Scalar references of the two products (same formulas, plain loops, no SIMD).
 void lrq_q4_1_product_reference(const uint8_t *qs, const uint16_t *d, const uint16_t *m, int64_t N, int64_t K,
