@@ -84,9 +84,12 @@ final class WorkerPool: @unchecked Sendable {
     /// The process-wide pool.
     static let shared = WorkerPool()
 
-    /// Iterations a parked-to-be worker polls for the next region before sleeping (tens of
-    /// microseconds: the gap between the products of a decode step).
-    static let spinIterations = 20_000
+    /// Iterations a parked-to-be worker polls for the next region before sleeping: about 60 µs
+    /// on this machine kind, longer than the serial gaps inside a decode step (quantising a
+    /// product's input, setting up batched attention: up to ~10 µs). At a tenth of that, helpers
+    /// fell asleep inside steps and each futex wake-up cost more than the gap: 3% of a 2-thread
+    /// batch-16 decode step.
+    static let spinIterations = 200_000
 
     // Guarded by `mutex` (written by the region's caller, read by helpers after waking).
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
