@@ -217,6 +217,28 @@ static inline __attribute__((always_inline)) void weighted_block(
     }
 }
 
+/// o rows r0 ..< r0 + 6 of one head, columns d0 ..< d0 + 16, plus value rows 0 ..< n weighted
+/// by p, with all 12 accumulators in registers for the whole run (two value vectors and one
+/// broadcast per step: a GEMM micro-tile, for many query rows). Each element gets the same
+/// fused multiply-adds in the same order (j ascending, from o) as in weighted_tile.
+static inline __attribute__((always_inline)) void weighted_tile6x16(
+    const float *p, int64_t ldp, int64_t r0, int64_t n, const float *v, int64_t ldv, int64_t d0, float *o, int64_t D) {
+    __m256 a[6][2];
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 2; c++) a[r][c] = _mm256_loadu_ps(o + (r0 + r) * D + d0 + 8 * c);
+    const float *pr = p + r0 * ldp;
+    for (int64_t j = 0; j < n; j++) {
+        const __m256 v0 = _mm256_loadu_ps(v + j * ldv + d0), v1 = _mm256_loadu_ps(v + j * ldv + d0 + 8);
+        for (int r = 0; r < 6; r++) {
+            const __m256 w = _mm256_broadcast_ss(pr + r * ldp + j);
+            a[r][0] = _mm256_fmadd_ps(w, v0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(w, v1, a[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 2; c++) _mm256_storeu_ps(o + (r0 + r) * D + d0 + 8 * c, a[r][c]);
+}
+
 void lra_weighted_sum(const float *p, int64_t ldp, int64_t heads, int64_t rows, int64_t n, const float *v,
                       int64_t ldv, int64_t D, float *o) {
     if (D % 8 != 0) {
@@ -225,6 +247,24 @@ void lra_weighted_sum(const float *p, int64_t ldp, int64_t heads, int64_t rows, 
     }
     memset(o, 0, (size_t)(heads * rows * D) * sizeof(float));
     const int64_t width = heads * D, block = 16;
+    if (rows >= 12 && D % 16 == 0) {
+        // Many query rows (sequences sharing a prompt's keys): per head, blocks of 64 value rows
+        // (16 KB of this head's slices, in L1 across the row tiles), 6 x 16 register tiles, and
+        // rows past a multiple of 6 one at a time. The chunk is in cache by now (its scores
+        // were just read from it), so whole-row streaming does not matter here.
+        const int64_t r6 = rows / 6 * 6, jb = 64;
+        for (int64_t h = 0; h < heads; h++) {
+            const float *ph = p + h * rows * ldp, *vh = v + h * D;
+            float *oh = o + h * rows * D;
+            for (int64_t j0 = 0; j0 < n; j0 += jb) {
+                const int64_t j1 = j0 + jb < n ? j0 + jb : n;
+                for (int64_t d0 = 0; d0 < D; d0 += 16)
+                    for (int64_t r0 = 0; r0 < r6; r0 += 6) weighted_tile6x16(ph + j0, ldp, r0, j1 - j0, vh + j0 * ldv, ldv, d0, oh, D);
+                for (int64_t r0 = r6; r0 < rows; r0++) weighted_rows(ph, ldp, r0, 1, j0, j1, vh, ldv, D, oh, 0);
+            }
+        }
+        return;
+    }
     // Blocks of 16 whole value rows; within a block, every head's rows in tiles of 3 rows x 32
     // columns accumulate in registers and are added into o (which stays in L1).
     for (int64_t j0 = 0; j0 < n; j0 += block) {

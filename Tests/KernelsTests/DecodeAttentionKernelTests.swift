@@ -46,6 +46,36 @@ import Testing
         #expect(relativeError(fast, ref) < 1e-6)
     }
 
+    /// A query row's scores and weighted sum do not depend on how many rows share the call: the
+    /// many-row paths (sequences stacked on a shared prompt: 6 x 16 register tiles for the
+    /// weighted sum, with rows past a multiple of 6 one at a time) give every row bitwise what
+    /// a call with that row alone gives. Batched decode's "together equals alone" rests on it.
+    @Test(arguments: [12, 13, 48, 50])
+    func rowsAreIndependentOfHowManyShareACall(_ rows: Int) {
+        let (heads, D, n, stride) = (3, 64, 200, 192)
+        let q = randomFloats(heads * rows * D, seed: 11), k = randomFloats(n * stride, seed: 12), v = randomFloats(n * stride, seed: 13)
+        let ldp = n + 3
+        let p = randomFloats(heads * rows * ldp, seed: 14).map { abs($0) }
+        var s = [Float](repeating: 0, count: heads * rows * ldp), o = [Float](repeating: 0, count: heads * rows * D)
+        lra_scores(q, Int64(heads), Int64(rows), Int64(D), k, Int64(stride), Int64(n), &s, Int64(ldp))
+        lra_weighted_sum(p, Int64(ldp), Int64(heads), Int64(rows), Int64(n), v, Int64(stride), Int64(D), &o)
+        for h in 0..<heads {
+            for r in [0, 5, 6, rows - 1] {
+                let i = h * rows + r
+                // Head h alone, one row: its cache slice is the same rows from column h D.
+                var s1 = [Float](repeating: 0, count: ldp), o1 = [Float](repeating: 0, count: D)
+                Array(q[(i * D)..<((i + 1) * D)]).withUnsafeBufferPointer { qr in
+                    k.withUnsafeBufferPointer { lra_scores(qr.baseAddress!, 1, 1, Int64(D), $0.baseAddress! + h * D, Int64(stride), Int64(n), &s1, Int64(ldp)) }
+                }
+                Array(p[(i * ldp)..<((i + 1) * ldp)]).withUnsafeBufferPointer { pr in
+                    v.withUnsafeBufferPointer { lra_weighted_sum(pr.baseAddress!, Int64(ldp), 1, 1, Int64(n), $0.baseAddress! + h * D, Int64(stride), Int64(D), &o1) }
+                }
+                #expect(s1[0..<n].elementsEqual(s[(i * ldp)..<(i * ldp + n)]), "scores: \(rows) rows, head \(h), row \(r)")
+                #expect(o1.elementsEqual(o[(i * D)..<((i + 1) * D)]), "weighted sum: \(rows) rows, head \(h), row \(r)")
+            }
+        }
+    }
+
     /// Exact on small integers, whatever the kernels' summation order; each head reads only its
     /// own slice of the cache rows.
     @Test func integerInputsGiveExactResults() {
