@@ -74,8 +74,9 @@ extension Attention {
     static let decodeChunk = 256
 
     /// A set of sequences reading one key range of one cache.
-    private struct DecodeUnit: @unchecked Sendable {
-        var view: DecodeCache.Pointers
+    fileprivate struct DecodeUnit: @unchecked Sendable {
+        var owner: Int            // the sequence whose cache (or shared source) holds the keys
+        var fromShared: Bool      // keys from owner's shared prefix source, not its own cache
         var members: [Int]        // sequence indices
         var rowStart: [Int]       // per member: first query row (per KV head)
         var rows: Int             // query rows per KV head
@@ -86,27 +87,75 @@ extension Attention {
         var partBase: Int         // first partial row
     }
 
+    /// The shape of one batched decode step, the same in every layer: which key chunks each
+    /// sequence reads, which it shares, and how the work splits into tasks. Build it once per
+    /// step (``decodePlan(sequences:heads:kvHeads:)``) and pass it to each layer's
+    /// ``decode(sequences:plan:heads:kvHeads:headDim:scale:threads:)`` with that layer's caches.
+    public struct DecodePlan: @unchecked Sendable {
+        fileprivate let units: [DecodeUnit]
+        fileprivate let memberships: [[(unit: Int, rowStart: Int)]]
+        fileprivate let partRows: Int
+        fileprivate let taskUnit: [Int], taskChunk: [Int]
+        fileprivate let maxRows: Int
+        /// Sequences, heads and KV heads it was built for.
+        public let sequenceCount: Int, heads: Int, kvHeads: Int
+
+        /// The cache rows the step reads, in the order its attention takes them: a shared
+        /// prefix's whole chunks once (from the shared source of sequence `sequence`), then each
+        /// sequence's own rows.
+        public var reads: [DecodeRead] {
+            units.map { DecodeRead(sequence: $0.owner, fromSharedSource: $0.fromShared, rows: ($0.chunk0 * decodeChunk)..<$0.keyEnd) }
+        }
+    }
+
+    /// Key rows batched decode attention reads (see ``DecodePlan/reads``).
+    public struct DecodeRead: Equatable, Sendable {
+        /// The sequence whose cache, or whose shared prefix source, holds them.
+        public var sequence: Int
+        /// Whether they are read from that sequence's ``SharedPrefix/source``.
+        public var fromSharedSource: Bool
+        /// Positions read.
+        public var rows: Range<Int>
+    }
+
+    /// The plan of a batched decode step over `sequences` (their key and query lengths and
+    /// shared prefixes; their cache pointers are not kept).
+    public static func decodePlan(sequences: [DecodeSequence], heads H: Int, kvHeads Hkv: Int) -> DecodePlan {
+        precondition(H % Hkv == 0, "Attention.decode: \(H) heads do not group into \(Hkv) KV heads")
+        let (units, memberships, partRows) = decodeUnits(sequences, groupSize: H / Hkv, kvHeads: Hkv)
+        return DecodePlan(
+            units: units, memberships: memberships, partRows: partRows,
+            taskUnit: units.indices.flatMap { u in Array(repeating: u, count: units[u].chunkCount) },
+            taskChunk: units.indices.flatMap { u in Array(0..<units[u].chunkCount) },
+            maxRows: units.map(\.rows).max() ?? 0, sequenceCount: sequences.count, heads: H, kvHeads: Hkv)
+    }
+
     /// Causal decode attention for several sequences at once (the decoder's step): one
     /// parallel region over every (sequence set, key chunk) task, with chunks inside a shared
     /// prefix computed once for all the sequences naming it (see the file header). Results are
     /// bitwise those of ``decode(out:lse:q:cache:shape:mask:scale:threads:)`` run per sequence
-    /// with a causal mask, whatever the sharing and the thread count.
+    /// with a causal mask, whatever the sharing and the thread count. `plan`, when given, must
+    /// come from ``decodePlan(sequences:heads:kvHeads:)`` for sequences of the same lengths and
+    /// sharing (another layer of the same step); without it the plan is built here.
     public static func decode(
-        sequences: [DecodeSequence], heads H: Int, kvHeads Hkv: Int, headDim D: Int, scale: Float? = nil, threads: Int = 1
+        sequences: [DecodeSequence], plan given: DecodePlan? = nil, heads H: Int, kvHeads Hkv: Int, headDim D: Int,
+        scale: Float? = nil, threads: Int = 1
     ) {
-        precondition(H % Hkv == 0, "Attention.decode: \(H) heads do not group into \(Hkv) KV heads")
+        let plan = given ?? decodePlan(sequences: sequences, heads: H, kvHeads: Hkv)
+        precondition(plan.sequenceCount == sequences.count && plan.heads == H && plan.kvHeads == Hkv, "Attention.decode: a plan for another step")
         let G = H / Hkv, chunk = decodeChunk
         let sc = scale ?? 1 / Float(D).squareRoot()
-        let (units, memberships, partRows) = decodeUnits(sequences, groupSize: G, kvHeads: Hkv)
-        let taskUnit = units.indices.flatMap { u in Array(repeating: u, count: units[u].chunkCount) }
-        let taskChunk = units.indices.flatMap { u in Array(0..<units[u].chunkCount) }
-        let maxRows = units.map(\.rows).max() ?? 0
+        let (units, memberships, partRows) = (plan.units, plan.memberships, plan.partRows)
+        let (taskUnit, taskChunk, maxRows) = (plan.taskUnit, plan.taskChunk, plan.maxRows)
+        let views = units.map { u in
+            DecodeCache.Pointers(u.fromShared ? sequences[u.owner].shared!.source : sequences[u.owner].cache)
+        }
         let partials = DecodeScratch.buffer(count: partRows * (D + 2))
         defer { DecodeScratch.recycle(partials) }
         let partO = partials.pointer, partM = partO + partRows * D, partL = partM + partRows
         let (pO, pM, pL) = (SendablePointer(partO), SendablePointer(partM), SendablePointer(partL))
         let queries = sequences.map { SendablePointer($0.q) }, queryLengths = sequences.map(\.queryLength)
-        let quantized = units.contains { $0.view.quantized }
+        let quantized = views.contains { $0.quantized }
         let frozen = units
 
         let spaces = DecodeScratch.workspaces(max(1, min(threads, taskUnit.count)), rows: Hkv * maxRows, headDim: D, chunk: chunk, quantized: quantized)
@@ -131,7 +180,7 @@ extension Attention {
                         }
                     }
                 }
-                chunkPartials(ws, rows: rows, kvHeads: Hkv, headDim: D, view: unit.view, scaleRow: 0, keyStart: k0, keys: n, O: O, m: m, l: l) { row, i in
+                chunkPartials(ws, rows: rows, kvHeads: Hkv, headDim: D, view: views[taskUnit[task]], scaleRow: 0, keyStart: k0, keys: n, O: O, m: m, l: l) { row, i in
                     // Causal: keys after the row's position are hidden.
                     let visible = max(0, min(n, unit.positions[i % rows] + 1 - k0))
                     if visible < n { (row + visible).update(repeating: -.infinity, count: n - visible) }
@@ -183,7 +232,7 @@ extension Attention {
         var partRows = 0
         // Per sequence, the units it belongs to (in key order) and its first row in each.
         var memberships = [[(unit: Int, rowStart: Int)]](repeating: [], count: sequences.count)
-        func addUnit(_ view: DecodeCache.Pointers, _ members: [Int], chunk0: Int, chunkCount: Int, keyEnd: Int) {
+        func addUnit(owner: Int, fromShared: Bool, _ members: [Int], chunk0: Int, chunkCount: Int, keyEnd: Int) {
             var rowStart: [Int] = [], positions: [Int] = []
             var rows = 0
             for s in members {
@@ -195,7 +244,7 @@ extension Attention {
                 }
                 rows += seq.queryLength * G
             }
-            units.append(DecodeUnit(view: view, members: members, rowStart: rowStart, rows: rows, positions: positions,
+            units.append(DecodeUnit(owner: owner, fromShared: fromShared, members: members, rowStart: rowStart, rows: rows, positions: positions,
                                     chunk0: chunk0, chunkCount: chunkCount, keyEnd: keyEnd, partBase: partRows))
             partRows += chunkCount * Hkv * rows
         }
@@ -206,35 +255,27 @@ extension Attention {
             if members.count == 1 { sharedChunks[members[0]] = 0; continue }
             for s in members { sharedChunks[s] = whole }
             members.sort()
-            addUnit(DecodeCache.Pointers(sequences[members[0]].shared!.source), members, chunk0: 0, chunkCount: whole, keyEnd: whole * chunk)
+            addUnit(owner: members[0], fromShared: true, members, chunk0: 0, chunkCount: whole, keyEnd: whole * chunk)
         }
         for (s, seq) in sequences.enumerated() {
             let first = sharedChunks[s]
             let total = (seq.keyLength + chunk - 1) / chunk
-            addUnit(DecodeCache.Pointers(seq.cache), [s], chunk0: first, chunkCount: total - first, keyEnd: seq.keyLength)
+            addUnit(owner: s, fromShared: false, [s], chunk0: first, chunkCount: total - first, keyEnd: seq.keyLength)
         }
         return (units, memberships, partRows)
     }
 
-    /// Adds to `feed` the cache rows ``decode(sequences:heads:kvHeads:headDim:scale:threads:)``
-    /// would read for `sequences` (keys, then values, unit by unit in the order attention takes
-    /// them; a shared prefix once), so that products running before it prefetch them. Only the
-    /// sequences' caches, key lengths, query lengths and shared prefixes are read.
-    public static func addDecodeReads(
-        of sequences: [DecodeSequence], heads H: Int, kvHeads Hkv: Int, headDim D: Int, to feed: PrefetchFeed
-    ) {
-        let (units, _, _) = decodeUnits(sequences, groupSize: H / Hkv, kvHeads: Hkv)
-        for unit in units {
-            let first = unit.chunk0 * decodeChunk, n = unit.keyEnd - first
-            guard n > 0 else { continue }
-            let row = Hkv * D, v = unit.view
-            if v.quantized {
-                feed.add(v.k8! + first * row, bytes: n * row)
-                feed.add(v.v8! + first * row, bytes: n * row)
-            } else {
-                feed.add(v.k32! + first * row, bytes: n * row * 4)
-                feed.add(v.v32! + first * row, bytes: n * row * 4)
-            }
+    /// Adds rows `rows` of `cache` (keys, then values; `rowWidth` values a row) to `feed`, so
+    /// that products running before a decode step prefetch them (see ``DecodePlan/reads``).
+    public static func addRows(_ rows: Range<Int>, of cache: DecodeCache, rowWidth: Int, to feed: PrefetchFeed) {
+        guard !rows.isEmpty else { return }
+        let v = DecodeCache.Pointers(cache)
+        if v.quantized {
+            feed.add(v.k8! + rows.lowerBound * rowWidth, bytes: rows.count * rowWidth)
+            feed.add(v.v8! + rows.lowerBound * rowWidth, bytes: rows.count * rowWidth)
+        } else {
+            feed.add(v.k32! + rows.lowerBound * rowWidth, bytes: rows.count * rowWidth * 4)
+            feed.add(v.v32! + rows.lowerBound * rowWidth, bytes: rows.count * rowWidth * 4)
         }
     }
 

@@ -334,8 +334,20 @@ public final class LlamaModel: @unchecked Sendable {
         // which it cannot overlap with its own arithmetic; the products before it (compute-bound
         // with many rows) prefetch them instead: each layer's products and the next layer's qkv
         // product are fed the next layer's rows (see PrefetchFeed).
-        let feed = N > 4 && !decoding.isEmpty ? PrefetchFeed() : nil
-        if let feed { Attention.addDecodeReads(of: decodeSequences(layer: 0), heads: H, kvHeads: Hkv, headDim: D, to: feed) }
+        // The decode step's shape (chunks, sharing, tasks) is the same in every layer: planned once.
+        let plan = decoding.isEmpty ? nil : Attention.decodePlan(sequences: decodeSequences(layer: 0), heads: H, kvHeads: Hkv)
+        let feed = N > 4 && plan != nil ? PrefetchFeed() : nil
+        /// Hands layer `l`'s cache rows that attention will read to `feed`.
+        func feedReads(layer l: Int) {
+            guard let feed, let plan else { return }
+            feed.clear()
+            for read in plan.reads {
+                let cache = caches[decoding[read.sequence]]
+                let view = read.fromSharedSource ? cache.prefixSource!.cache.decodeView(layer: l) : cache.decodeView(layer: l)
+                Attention.addRows(read.rows, of: view, rowWidth: Hkv * D, to: feed)
+            }
+        }
+        feedReads(layer: 0)
 
         for (l, w) in layers.enumerated() {
             // Attention block.
@@ -372,12 +384,9 @@ public final class LlamaModel: @unchecked Sendable {
                     Attention.forward(out: os, lse: lse.pointer, q: qs, k: kf, v: vf, shape: shape, mask: .causal, threads: threads)
                 }
             }
-            if !decoding.isEmpty { Attention.decode(sequences: decodeSequences(layer: l), heads: H, kvHeads: Hkv, headDim: D, threads: threads) }
+            if let plan { Attention.decode(sequences: decodeSequences(layer: l), plan: plan, heads: H, kvHeads: Hkv, headDim: D, threads: threads) }
             clock?.lap(.attention, &mark)
-            if let feed {
-                feed.clear()
-                if l + 1 < layers.count { Attention.addDecodeReads(of: decodeSequences(layer: l + 1), heads: H, kvHeads: Hkv, headDim: D, to: feed) }
-            }
+            if l + 1 < layers.count { feedReads(layer: l + 1) } else { feed?.clear() }
             w.output.multiply(x: attn.pointer, rows: N, y: proj.pointer, threads: threads, activations: precision, prefetch: feed)
             clock?.lap(.output, &mark)
             VectorMath.add(proj.pointer, into: x.pointer, N * C)

@@ -246,8 +246,14 @@ let smallCases: [AttentionCase] = [
                 }
                 Attention.decode(sequences: seqs, heads: H, kvHeads: Hkv, headDim: D, threads: threads)
                 outputs.append(outs.map(\.array))
+                if sharing && threads == 2 {
+                    // A plan built beforehand (as a model builds one per step for all its layers).
+                    let plan = Attention.decodePlan(sequences: seqs, heads: H, kvHeads: Hkv)
+                    Attention.decode(sequences: seqs, plan: plan, heads: H, kvHeads: Hkv, headDim: D, threads: threads)
+                    outputs.append(outs.map(\.array))
+                }
             }
-            #expect(outputs[0].elementsEqual(outputs[1]) && outputs[0].elementsEqual(outputs[2]), "quantized \(quantized)")
+            #expect(outputs.dropFirst().allSatisfy { $0.elementsEqual(outputs[0]) }, "quantized \(quantized)")
             // One at a time through the general decode (causal shape), and the float64 reference.
             for s in keyLengths.indices {
                 let shape = AttentionShape(queryLength: queryLengths[s], keyLength: keyLengths[s], heads: H, kvHeads: Hkv, headDim: D)
@@ -262,8 +268,9 @@ let smallCases: [AttentionCase] = [
         }
     }
 
-    /// What a batched decode step reads, named for a prefetch feed: a shared prefix's whole
-    /// chunks once (keys, then values), then each sequence's own rows, whole rows throughout.
+    /// What a batched decode step reads (its plan's reads), and those rows handed to a prefetch
+    /// feed: a shared prefix's whole chunks once (keys, then values), then each sequence's own
+    /// rows, whole rows throughout.
     @Test func decodeReadsNameSharedChunksOnce() {
         let (H, Hkv, D) = (9, 3, 64)
         let row = Hkv * D, capacity = 1000, lineFloats = 16
@@ -278,8 +285,14 @@ let smallCases: [AttentionCase] = [
                 queryLength: queryLengths[s], q: q.pointer, out: out.pointer,
                 shared: sharers.contains(s) ? Attention.SharedPrefix(id: 7, source: .float32(keys: source.0.pointer, values: source.1.pointer), count: 600) : nil)
         }
+        let plan = Attention.decodePlan(sequences: seqs, heads: H, kvHeads: Hkv)
+        #expect(plan.reads == [Attention.DecodeRead(sequence: 0, fromSharedSource: true, rows: 0..<512)]
+            + keyLengths.indices.map { Attention.DecodeRead(sequence: $0, fromSharedSource: false, rows: (sharers.contains($0) ? 512 : 0)..<keyLengths[$0]) })
         let feed = PrefetchFeed()
-        Attention.addDecodeReads(of: seqs, heads: H, kvHeads: Hkv, headDim: D, to: feed)
+        for read in plan.reads {
+            let cache: Attention.DecodeCache = read.fromSharedSource ? seqs[read.sequence].shared!.source : seqs[read.sequence].cache
+            Attention.addRows(read.rows, of: cache, rowWidth: row, to: feed)
+        }
         // Two whole chunks (512 rows) are shared; the sharers' own rows start at 512, sequence 3's at 0.
         let own = [650 - 512, 601 - 512, 700 - 512, 300, 900 - 512]
         #expect(feed.remainingLines == 2 * (512 + own.reduce(0, +)) * row / lineFloats)
