@@ -38,8 +38,27 @@ public struct Sampler: Sendable {
         rng = SplitMix64(seed: parameters.seed)
     }
 
-    /// Index of the largest logit (the first one on ties).
+    /// Index of the largest logit, the first on ties (NaN logits never win, except at index 0,
+    /// which wins when it is NaN): the same index as ``argmaxReference(_:count:)``. Two SIMD
+    /// passes, the maximum and then its first index: a 49,152-entry vocabulary takes a few
+    /// microseconds instead of ~20 (a batch-16 decode step picks 16 tokens).
     public static func argmax(_ logits: UnsafePointer<Float>, count: Int) -> Int32 {
+        precondition(count >= 1, "Sampler.argmax: no logits")
+        if logits[0].isNaN { return 0 }
+        let m = VectorMath.max(logits, count)
+        var i = 0
+        let raw = UnsafeRawPointer(logits)
+        while i + 16 <= count {
+            if any(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) .== m) { break }
+            i += 16
+        }
+        while i < count && logits[i] != m { i += 1 }
+        return i < count ? Int32(i) : argmaxReference(logits, count: count)
+    }
+
+    /// The plain scan ``argmax(_:count:)`` equals: the first index whose logit exceeds every
+    /// earlier one's.
+    public static func argmaxReference(_ logits: UnsafePointer<Float>, count: Int) -> Int32 {
         var best = 0
         for i in 1..<count where logits[i] > logits[best] { best = i }
         return Int32(best)
