@@ -47,9 +47,10 @@ import Testing
     }
 
     /// A query row's scores and weighted sum do not depend on how many rows share the call: the
-    /// many-row paths (sequences stacked on a shared prompt: 6 x 16 register tiles for the
-    /// weighted sum, with rows past a multiple of 6 one at a time) give every row bitwise what
-    /// a call with that row alone gives. Batched decode's "together equals alone" rests on it.
+    /// many-row path (sequences stacked on a shared prompt: 6 x 16 register tiles for the
+    /// weighted sum, with rows past a multiple of 6 one at a time) gives every row bitwise what a
+    /// call with that row alone gives, and so does the 8-bit cache's weighted sum. Batched
+    /// decode's "together equals alone" rests on it.
     @Test(arguments: [12, 13, 48, 50])
     func rowsAreIndependentOfHowManyShareACall(_ rows: Int) {
         let (heads, D, n, stride) = (3, 64, 200, 192)
@@ -72,6 +73,26 @@ import Testing
                 }
                 #expect(s1[0..<n].elementsEqual(s[(i * ldp)..<(i * ldp + n)]), "scores: \(rows) rows, head \(h), row \(r)")
                 #expect(o1.elementsEqual(o[(i * D)..<((i + 1) * D)]), "weighted sum: \(rows) rows, head \(h), row \(r)")
+            }
+        }
+        // The same for the 8-bit cache's weighted sum.
+        let ld = n + 2
+        let (v8, vd) = Self.quantized(v, n: n, heads: heads, D: D, stride: stride, ld: ld)
+        var o8 = [Float](repeating: 0, count: heads * rows * D), work = [Float](repeating: 0, count: heads * rows * n)
+        lra_weighted_sum_q8(p, Int64(ldp), Int64(heads), Int64(rows), Int64(n), v8, Int64(stride), vd, Int64(ld), Int64(D), &o8, &work)
+        for h in 0..<heads {
+            for r in [0, 5, 6, rows - 1] {
+                let i = h * rows + r
+                var o1 = [Float](repeating: 0, count: D), work1 = [Float](repeating: 0, count: n)
+                Array(p[(i * ldp)..<((i + 1) * ldp)]).withUnsafeBufferPointer { pr in
+                    v8.withUnsafeBufferPointer { vp in
+                        vd.withUnsafeBufferPointer { dp in
+                            lra_weighted_sum_q8(pr.baseAddress!, Int64(ldp), 1, 1, Int64(n), vp.baseAddress! + h * D, Int64(stride),
+                                                dp.baseAddress! + h * ld, Int64(ld), Int64(D), &o1, &work1)
+                        }
+                    }
+                }
+                #expect(o1.elementsEqual(o8[(i * D)..<((i + 1) * D)]), "8-bit weighted sum: \(rows) rows, head \(h), row \(r)")
             }
         }
     }
