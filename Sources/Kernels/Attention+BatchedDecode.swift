@@ -145,7 +145,7 @@ extension Attention {
         precondition(plan.sequenceCount == sequences.count && plan.heads == H && plan.kvHeads == Hkv, "Attention.decode: a plan for another step")
         let G = H / Hkv, chunk = decodeChunk
         let sc = scale ?? 1 / Float(D).squareRoot()
-        let (units, memberships, partRows) = (plan.units, plan.memberships, plan.partRows)
+        let (units, memberships, partRows) = (plan.units, plan.memberships, plan.partRows)  // immutable: workers share them
         let (taskUnit, taskChunk, maxRows) = (plan.taskUnit, plan.taskChunk, plan.maxRows)
         let views = units.map { u in
             DecodeCache.Pointers(u.fromShared ? sequences[u.owner].shared!.source : sequences[u.owner].cache)
@@ -156,7 +156,6 @@ extension Attention {
         let (pO, pM, pL) = (SendablePointer(partO), SendablePointer(partM), SendablePointer(partL))
         let queries = sequences.map { SendablePointer($0.q) }, queryLengths = sequences.map(\.queryLength)
         let quantized = views.contains { $0.quantized }
-        let frozen = units
 
         let spaces = DecodeScratch.workspaces(max(1, min(threads, taskUnit.count)), rows: Hkv * maxRows, headDim: D, chunk: chunk, quantized: quantized)
         defer { DecodeScratch.recycle(spaces) }
@@ -164,7 +163,7 @@ extension Attention {
             threads: threads, tasks: taskUnit.count,
             setup: { w in spaces[w] },
             body: { ws, task in
-                let unit = frozen[taskUnit[task]]
+                let unit = units[taskUnit[task]]
                 let rows = unit.rows, hr = Hkv * rows
                 let base = unit.partBase + taskChunk[task] * hr
                 let (O, m, l) = (pO.pointer + base * D, pM.pointer + base, pL.pointer + base)
@@ -189,15 +188,14 @@ extension Attention {
 
         // Merge every (sequence, token, head) row over its units' chunks, in key order; each
         // sequence writes only its own rows, so sequences merge in parallel.
-        let frozenMemberships = memberships
         let outs = sequences.map { SendablePointer($0.out) }
         Parallel.forEachTask(threads: threads, tasks: sequences.count, setup: { _ in [Int]() }) { slots, s in
             for t in 0..<queryLengths[s] {
                 for h in 0..<H {
                     let (g, hh) = (h / G, h % G)
                     slots.removeAll(keepingCapacity: true)
-                    for (u, rowStart) in frozenMemberships[s] {
-                        let unit = frozen[u], r = rowStart + t * G + hh
+                    for (u, rowStart) in memberships[s] {
+                        let unit = units[u], r = rowStart + t * G + hh
                         for c in 0..<unit.chunkCount { slots.append(unit.partBase + c * Hkv * unit.rows + g * unit.rows + r) }
                     }
                     mergePartials(slots: slots, O: pO.pointer, m: pM.pointer, l: pL.pointer, headDim: D,
