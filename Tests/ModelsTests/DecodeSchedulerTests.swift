@@ -12,13 +12,10 @@ import Testing
     /// leaving early: every greedy output equals the same prompt generated alone (today's path),
     /// and equals the prefix-cached static batch.
     @Test func continuousBatchingMatchesStaticGreedyOutputs() throws {
-        guard let lm = requireModel(sharedLanguageModel) else { return }
         // Exact decode, as the judge runs it: with 8-bit activations a 7-token prefill chunk
         // takes the integer kernels while a whole prompt takes the exact path, and a near-tie
         // can then go either way (the arrival timing decides the chunking).
-        let saved = lm.model.decodeActivations
-        lm.model.decodeActivations = .float32
-        defer { lm.model.decodeActivations = saved }
+        guard let lm = requireModel(sharedExactDecodeModel) else { return }
         let questions = ["What is 2+2?", "Say hello.", "Name a fruit.", "Why is the sky blue?", "Count to five."]
         let prompts = questions.map { lm.encodePrompt(lm.chatPrompt([.user($0)])) }
         let lengths = [12, 4, 9, 16, 7]  // different stopping points: sequences leave at different steps
@@ -51,10 +48,7 @@ import Testing
     /// copy it and compute only its last token, and each greedy output equals the prompt
     /// generated alone; a different prompt in the same batch is prefilled as usual.
     @Test func identicalPromptsArePrefilledOnce() throws {
-        guard let lm = requireModel(sharedLanguageModel) else { return }
-        let saved = lm.model.decodeActivations
-        lm.model.decodeActivations = .float32
-        defer { lm.model.decodeActivations = saved }
+        guard let lm = requireModel(sharedExactDecodeModel) else { return }
         let same = lm.encodePrompt(lm.chatPrompt([.user("Summarise in one sentence why rivers flood after long rains.")]))
         let other = lm.encodePrompt(lm.chatPrompt([.user("Name a fruit.")]))
         let p = GenerationParameters(maxTokens: 10)

@@ -57,6 +57,16 @@ func requireModel<T>(_ r: Result<T, any Error>) -> T? {
     }
 }
 
+/// The embedded SmolLM2 decoding with exact (Float32) activations, as the judge runs it: its own
+/// instance, because suites run concurrently and a test that switched the shared model's
+/// `decodeActivations` for a while changed what other suites' "together equals alone" runs
+/// computed (one run exact, the other 8-bit: not bitwise equal).
+let sharedExactDecodeModel: Result<LanguageModel, any Error> = Result {
+    let lm = try LanguageModel.load(threads: 2)
+    lm.model.decodeActivations = .float32
+    return lm
+}
+
 /// The embedded SmolLM2 with 8-bit KV caches (its own instance: the shared one stays Float32).
 let sharedEightBitCacheModel: Result<LanguageModel, any Error> = Result {
     let lm = try LanguageModel.load(threads: 2)
