@@ -86,6 +86,54 @@ void lra_weighted_sum_q8_reference(const float *p, int64_t ldp, int64_t heads, i
             }
 }
 
+/// exp of one lane, the operations of exp8 (and of Kernels' vexp) one at a time.
+static float exp1(float x) {
+    const int below = x < -87.3f;
+    float xc = below ? -87.3f : x;
+    xc = xc > 88.7f ? 88.7f : xc;
+    const float t = xc * 1.4426950408889634f + 12582912.0f;
+    const float nn = t - 12582912.0f;
+    float r = xc - nn * 0.693359375f;
+    r = r - nn * -2.1219444005469058e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float er = p * (r * r) + r + 1.0f;
+    int32_t ti;
+    memcpy(&ti, &t, 4);
+    const int32_t bits = (int32_t)((uint32_t)(ti - 0x4B400000 + 127) << 23);
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return below ? 0.0f : er * scale;
+}
+
+void lra_softmax_rows_reference(float *s, int64_t lds, int64_t rows, int64_t n, float *m, float *l) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *x = s + r * lds, lane[16];
+        for (int i = 0; i < 16; i++) lane[i] = -INFINITY;
+        for (int64_t i = 0; i < n; i++) lane[i % 16] = x[i] > lane[i % 16] ? x[i] : lane[i % 16];
+        float mr = lane[0];
+        for (int i = 1; i < 16; i++) mr = lane[i] >= mr ? lane[i] : mr;
+        m[r] = mr;
+        if (mr == -INFINITY) {
+            l[r] = 0;
+            for (int64_t i = 0; i < n; i++) x[i] = 0;
+            continue;
+        }
+        for (int i = 0; i < 16; i++) lane[i] = 0;
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = exp1(x[i] - mr);
+            lane[i % 16] += x[i];
+        }
+        float sum = -0.0f;
+        for (int i = 0; i < 16; i++) sum += lane[i];
+        l[r] = sum;
+    }
+}
+
 #if LRA_SIMD
 
 static inline float hsum(__m256 v) {
@@ -159,6 +207,88 @@ void lra_scores(const float *q, int64_t heads, int64_t rows, int64_t D, const fl
                 for (int64_t d = 0; d < D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(qr + d), _mm256_loadu_ps(kh + d), a);
                 s[(h * rows + r) * lds + j] = hsum(a);
             }
+}
+
+/// exp of eight lanes exactly as Kernels' vexp computes it: clamp to [-87.3, 88.7] by compare
+/// and blend, n = round(x log2 e) through the 1.5 2^23 trick, r = x - n ln2 in two parts,
+/// e^r = 1 + r + r^2 P(r) by Horner, times 2^n built in the exponent bits; 0 below -87.3.
+static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.7f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 below = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 xc = _mm256_blendv_ps(x, lo, below);
+    xc = _mm256_blendv_ps(xc, hi, _mm256_cmp_ps(xc, hi, _CMP_GT_OQ));
+    const __m256 t = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.4426950408889634f)), magic);
+    const __m256 nn = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_sub_ps(xc, _mm256_mul_ps(nn, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(nn, _mm256_set1_ps(-2.1219444005469058e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 er = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
+    const __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+    return _mm256_blendv_ps(_mm256_mul_ps(er, scale), _mm256_setzero_ps(), below);
+}
+
+/// Eight lanes of x from i ..< n (fewer than 8 when n - i < 8, none when n <= i), -inf past n.
+static inline __m256 load_upto(const float *x, int64_t i, int64_t n) {
+    if (i + 8 <= n) return _mm256_loadu_ps(x + i);
+    __attribute__((aligned(32))) float tmp[8];
+    for (int64_t e = 0; e < 8; e++) tmp[e] = i + e < n ? x[i + e] : -INFINITY;
+    return _mm256_load_ps(tmp);
+}
+
+/// Stores the lanes of v that fall below n at x + i.
+static inline void store_upto(float *x, int64_t i, int64_t n, __m256 v) {
+    if (i + 8 <= n) {
+        _mm256_storeu_ps(x + i, v);
+        return;
+    }
+    __attribute__((aligned(32))) float tmp[8];
+    _mm256_store_ps(tmp, v);
+    for (int64_t e = 0; i + e < n; e++) x[i + e] = tmp[e];
+}
+
+void lra_softmax_rows(float *s, int64_t lds, int64_t rows, int64_t n, float *m, float *l) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *x = s + r * lds;
+        // Maximum: lane-wise max(b, a) = b > a ? b : a (a NaN score is passed over), then the
+        // 16 lanes in order as Swift's SIMD max() takes them.
+        __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+        for (int64_t i = 0; i < n; i += 16) {
+            m0 = _mm256_max_ps(load_upto(x, i, n), m0);
+            m1 = _mm256_max_ps(load_upto(x, i + 8, n), m1);
+        }
+        __attribute__((aligned(32))) float lanes[16];
+        _mm256_store_ps(lanes, m0);
+        _mm256_store_ps(lanes + 8, m1);
+        float mr = lanes[0];
+        for (int i = 1; i < 16; i++) mr = lanes[i] >= mr ? lanes[i] : mr;
+        m[r] = mr;
+        if (mr == -INFINITY) {
+            l[r] = 0;
+            memset(x, 0, (size_t)n * sizeof(float));
+            continue;
+        }
+        const __m256 shift = _mm256_set1_ps(mr);
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+        for (int64_t i = 0; i < n; i += 16) {
+            const __m256 e0 = exp8(_mm256_sub_ps(load_upto(x, i, n), shift));
+            const __m256 e1 = exp8(_mm256_sub_ps(load_upto(x, i + 8, n), shift));
+            store_upto(x, i, n, e0);
+            store_upto(x, i + 8, n, e1);
+            s0 = _mm256_add_ps(s0, e0);
+            s1 = _mm256_add_ps(s1, e1);
+        }
+        _mm256_store_ps(lanes, s0);
+        _mm256_store_ps(lanes + 8, s1);
+        float sum = -0.0f;
+        for (int i = 0; i < 16; i++) sum += lanes[i];
+        l[r] = sum;
+    }
 }
 
 /// Eight values of a cache row from index i: Float32 as they are, int8 widened (Q8 a
@@ -366,6 +496,10 @@ void lra_weighted_sum_q8(const float *p, int64_t ldp, int64_t heads, int64_t row
 }
 
 #else
+
+void lra_softmax_rows(float *s, int64_t lds, int64_t rows, int64_t n, float *m, float *l) {
+    lra_softmax_rows_reference(s, lds, rows, n, m, l);
+}
 
 void lra_scores(const float *q, int64_t heads, int64_t rows, int64_t D, const float *k, int64_t ldk, int64_t n,
                 float *s, int64_t lds) {

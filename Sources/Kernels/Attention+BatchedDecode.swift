@@ -373,14 +373,8 @@ extension Attention {
         } else {
             lra_scores(Qp, Int64(Hkv), Int64(rows), Int64(D), view.k32! + rowBase, Int64(Hkv * D), Int64(n), S, Int64(chunk))
         }
-        for i in 0..<hr {
-            let row = S + i * chunk
-            mask(row, i)
-            let mr = VectorMath.max(row, n)
-            m[i] = mr
-            if mr == -.infinity { l[i] = 0; row.update(repeating: 0, count: n); continue }
-            l[i] = VectorMath.expShiftSum(row, n, shift: mr)
-        }
+        for i in 0..<hr { mask(S + i * chunk, i) }
+        lra_softmax_rows(S, Int64(chunk), Int64(hr), Int64(n), m, l)
         // O [Hkv, rows, D] = P V_chunk, again one pass over whole value rows.
         if view.quantized {
             lra_weighted_sum_q8(S, Int64(chunk), Int64(Hkv), Int64(rows), Int64(n), view.v8! + rowBase, Int64(Hkv * D),

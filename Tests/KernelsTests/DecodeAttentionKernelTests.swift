@@ -3,9 +3,11 @@
 // in and out of the 8- and 16-row blocks, one or several KV heads per cache row, head widths with
 // and without a 32-column tail, and widths that are not a multiple of 8 (the reference path).
 // The 8-bit cache kernels (lra_quantize_heads, lra_scores_q8, lra_weighted_sum_q8) likewise, plus
-// the rounding bound of the quantisation.
+// the rounding bound of the quantisation. The softmax between them (lra_softmax_rows) bitwise
+// against VectorMath, whose arithmetic it takes over.
 
 import CQuantKernels
+import Kernels
 import TestSupport
 import Testing
 
@@ -44,6 +46,44 @@ import Testing
         lra_weighted_sum(p, Int64(ldp), Int64(s.heads), Int64(s.rows), Int64(s.n), v, Int64(s.stride), Int64(s.D), &fast)
         lra_weighted_sum_reference(p, Int64(ldp), Int64(s.heads), Int64(s.rows), Int64(s.n), v, Int64(s.stride), Int64(s.D), &ref)
         #expect(relativeError(fast, ref) < 1e-6)
+    }
+
+    /// lra_softmax_rows gives bitwise what VectorMath.max then VectorMath.expShiftSum give (decode
+    /// attention's softmax before it moved to C), and what its scalar reference gives: row lengths
+    /// around the 8- and 16-lane steps, hidden keys (-inf), a row with no key visible, zeros of
+    /// both signs, and scores far enough below the maximum to underflow to 0.
+    @Test(arguments: [1, 5, 8, 9, 15, 16, 17, 31, 33, 64, 100, 256])
+    func softmaxRowsAreVectorMathsBitwise(_ n: Int) {
+        let (rows, lds) = (6, n + 2)
+        var x = randomFloats(rows * lds, seed: UInt64(40 + n), scale: 20)
+        for i in (n / 2)..<n { x[lds + i] = -.infinity }
+        for i in 0..<n { x[2 * lds + i] = -.infinity }
+        for i in 0..<n { x[3 * lds + i] = i % 2 == 0 ? 0 : -0.0 }
+        for i in 0..<n { x[4 * lds + i] = -Float(i) * 3 }
+        var fast = x, ref = x, vm = x
+        var (mFast, lFast) = ([Float](repeating: .nan, count: rows), [Float](repeating: .nan, count: rows))
+        var (mRef, lRef) = (mFast, lFast), (mVM, lVM) = (mFast, lFast)
+        lra_softmax_rows(&fast, Int64(lds), Int64(rows), Int64(n), &mFast, &lFast)
+        lra_softmax_rows_reference(&ref, Int64(lds), Int64(rows), Int64(n), &mRef, &lRef)
+        vm.withUnsafeMutableBufferPointer { b in
+            for r in 0..<rows {
+                let row = b.baseAddress! + r * lds
+                mVM[r] = VectorMath.max(row, n)
+                if mVM[r] == -.infinity {
+                    lVM[r] = 0
+                    row.update(repeating: 0, count: n)
+                } else {
+                    lVM[r] = VectorMath.expShiftSum(row, n, shift: mVM[r])
+                }
+            }
+        }
+        let bits = { (a: [Float]) in a.map(\.bitPattern) }
+        #expect(bits(fast) == bits(vm))
+        #expect(bits(mFast) == bits(mVM) && bits(lFast) == bits(lVM))
+        #expect(bits(ref) == bits(vm))
+        #expect(bits(mRef) == bits(mVM) && bits(lRef) == bits(lVM))
+        #expect(lFast[2] == 0 && mFast[2] == -.infinity && fast[(2 * lds)..<(2 * lds + n)].allSatisfy { $0 == 0 })
+        #expect(fast[4 * lds + n - 1] == 0 || n < 32)  // exp(-3 (n - 1)) underflows past ~88
     }
 
     /// A query row's scores and weighted sum do not depend on how many rows share the call: the

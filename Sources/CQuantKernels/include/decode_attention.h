@@ -10,7 +10,8 @@
 //   scores:       s[(h rows + r) lds + j] = sum_d q[(h rows + r) D + d] * k[j ldk + h D + d]
 //   weighted sum: o[(h rows + r) D + d]   = sum_j p[(h rows + r) ldp + j] * v[j ldv + h D + d]
 //
-// Softmax and masking stay with the caller (Kernels.Attention.decode), between the two.
+// Between the two, the caller masks the scores and calls lra_softmax_rows (unnormalised
+// exponentials, row maxima and sums: the partial results a chunk contributes to attention).
 
 #ifndef LONGREWARD_DECODE_ATTENTION_H
 #define LONGREWARD_DECODE_ATTENTION_H
@@ -24,6 +25,16 @@ extern "C" {
 /// Scores of heads x rows query rows q [heads, rows, D] against n cache rows (row j at k + j ldk).
 void lra_scores(const float *q, int64_t heads, int64_t rows, int64_t D, const float *k, int64_t ldk, int64_t n,
                 float *s, int64_t lds);
+
+/// Softmax pieces of rows 0 ..< rows of s (n values each, row r at s + r lds; hidden keys
+/// already -inf): m[r] = the row maximum; the row becomes exp(s - m[r]) and l[r] = its sum. A
+/// row with no visible key (maximum -inf) gets l[r] = 0 and zeros. Bitwise the arithmetic of
+/// Kernels' VectorMath.max then VectorMath.expShiftSum: 16-lane vectors (two AVX registers),
+/// the same exponential polynomial with separate multiplies and adds, lanes summed in order.
+void lra_softmax_rows(float *s, int64_t lds, int64_t rows, int64_t n, float *m, float *l);
+
+/// Scalar reference of lra_softmax_rows (each lane's operations one at a time).
+void lra_softmax_rows_reference(float *s, int64_t lds, int64_t rows, int64_t n, float *m, float *l);
 
 /// Scalar reference of lra_scores (sums in index order).
 void lra_scores_reference(const float *q, int64_t heads, int64_t rows, int64_t D, const float *k, int64_t ldk,
