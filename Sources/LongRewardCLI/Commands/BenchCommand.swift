@@ -79,8 +79,12 @@ struct BenchModelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Comma-separated batch sizes for batched decode (tokens/s summed over the batch), e.g. 1,4,16.")
     var batch: String = ""
 
+    @Option(name: .long, help: "Rounds: each times prefill, one sequence's decode, then every batch size; each figure is its best round.")
+    var runs: Int = 3
+
     func validate() throws {
         guard promptTokens >= 1, decodeTokens >= 1 else { throw ValidationError("--prompt-tokens and --decode-tokens must be positive") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
         guard batchSizes != nil else { throw ValidationError("--batch: expected positive integers separated by commas, got '\(batch)'") }
     }
 
@@ -102,14 +106,14 @@ struct BenchModelCommand: AsyncParsableCommand {
         Console.status("prefill \(promptTokens) + decode \(decodeTokens) with \(modelOptions.threads) thread(s)")
         let r = ModelBenchmark.decoder(
             lm, threads: modelOptions.threads, promptTokens: promptTokens, decodeTokens: decodeTokens, batches: batchSizes ?? [],
-            profile: profile)
+            runs: runs, profile: profile)
         Console.clearStatus()
         if json {
             print(try Console.json(r))
         } else {
-            print(String(format: "threads %d: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d steps), peak RSS %.0f MiB",
+            print(String(format: "threads %d: prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d steps), peak RSS %.0f MiB; best of %d rounds",
                          r.threads, r.prefillTokensPerSecond, r.promptTokens, r.decodeTokensPerSecond, r.decodeTokens,
-                         Double(r.peakRSSBytes) / 1_048_576))
+                         Double(r.peakRSSBytes) / 1_048_576, r.runs))
             for f in r.batchedDecode {
                 print(String(format: "  batch %2d: decode %.1f tokens/s summed (%.2fx one sequence)", f.batch, f.tokensPerSecond, f.speedup))
                 if let ms = f.millisecondsPerStep { print("            " + Self.profileLine(ms, step: 1000 * Double(f.batch) / f.tokensPerSecond)) }
