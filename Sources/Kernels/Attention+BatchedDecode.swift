@@ -15,10 +15,12 @@
 // Per task (a unit of sequences x one chunk): scaled query rows Qp [Hkv, rows, D], scores
 // S [Hkv * rows, n] (causally masked by each row's position), P = exp(S - m), O = P V, kept as
 // partial (O, m, l); then for each sequence, token and head, the partials of its chunks merge:
-// M = max m_c, L = sum l_c e^(m_c - M), out = sum O_c e^(m_c - M) / L.
+// M = max m_c, L = sum l_c e^(m_c - M), out = sum O_c e^(m_c - M) / L. The task that completes a
+// sequence's last chunk does its merge, in the same parallel region.
 
 import CQuantKernels
 import Foundation
+import Synchronization
 
 extension Attention {
     /// Keys that several sequences of a batched decode step hold in common.
@@ -93,10 +95,13 @@ extension Attention {
     /// ``decode(sequences:plan:heads:kvHeads:headDim:scale:threads:)`` with that layer's caches.
     public struct DecodePlan: @unchecked Sendable {
         fileprivate let units: [DecodeUnit]
-        fileprivate let memberships: [[(unit: Int, rowStart: Int)]]
         fileprivate let partRows: Int
         fileprivate let taskUnit: [Int], taskChunk: [Int]
         fileprivate let maxRows: Int
+        /// Per sequence, the tasks whose partials it merges.
+        fileprivate let taskCounts: [Int]
+        /// Per sequence and (token t, head h) at `t H + h`, its partial rows in key order.
+        fileprivate let mergeSlots: [[[Int]]]
         /// Sequences, heads and KV heads it was built for.
         public let sequenceCount: Int, heads: Int, kvHeads: Int
 
@@ -122,12 +127,26 @@ extension Attention {
     /// shared prefixes; their cache pointers are not kept).
     public static func decodePlan(sequences: [DecodeSequence], heads H: Int, kvHeads Hkv: Int) -> DecodePlan {
         precondition(H % Hkv == 0, "Attention.decode: \(H) heads do not group into \(Hkv) KV heads")
-        let (units, memberships, partRows) = decodeUnits(sequences, groupSize: H / Hkv, kvHeads: Hkv)
+        let G = H / Hkv
+        let (units, memberships, partRows) = decodeUnits(sequences, groupSize: G, kvHeads: Hkv)
+        let taskCounts = memberships.map { $0.reduce(0) { $0 + units[$1.unit].chunkCount } }
+        // Every sequence reads at least its own last chunk (where its new tokens sit).
+        precondition(taskCounts.allSatisfy { $0 > 0 }, "Attention.decodePlan: a sequence without keys")
+        let mergeSlots = sequences.indices.map { s in
+            (0..<(sequences[s].queryLength * H)).map { th in
+                let (t, g, hh) = (th / H, th % H / G, th % H % G)
+                return memberships[s].flatMap { u, rowStart in
+                    let unit = units[u], r = rowStart + t * G + hh
+                    return (0..<unit.chunkCount).map { c in unit.partBase + c * Hkv * unit.rows + g * unit.rows + r }
+                }
+            }
+        }
         return DecodePlan(
-            units: units, memberships: memberships, partRows: partRows,
+            units: units, partRows: partRows,
             taskUnit: units.indices.flatMap { u in Array(repeating: u, count: units[u].chunkCount) },
             taskChunk: units.indices.flatMap { u in Array(0..<units[u].chunkCount) },
-            maxRows: units.map(\.rows).max() ?? 0, sequenceCount: sequences.count, heads: H, kvHeads: Hkv)
+            maxRows: units.map(\.rows).max() ?? 0, taskCounts: taskCounts, mergeSlots: mergeSlots,
+            sequenceCount: sequences.count, heads: H, kvHeads: Hkv)
     }
 
     /// Causal decode attention for several sequences at once (the decoder's step): one
@@ -145,7 +164,7 @@ extension Attention {
         precondition(plan.sequenceCount == sequences.count && plan.heads == H && plan.kvHeads == Hkv, "Attention.decode: a plan for another step")
         let G = H / Hkv, chunk = decodeChunk
         let sc = scale ?? 1 / Float(D).squareRoot()
-        let (units, memberships, partRows) = (plan.units, plan.memberships, plan.partRows)  // immutable: workers share them
+        let (units, partRows, mergeSlots) = (plan.units, plan.partRows, plan.mergeSlots)  // immutable: workers share them
         let (taskUnit, taskChunk, maxRows) = (plan.taskUnit, plan.taskChunk, plan.maxRows)
         let views = units.map { u in
             DecodeCache.Pointers(u.fromShared ? sequences[u.owner].shared!.source : sequences[u.owner].cache)
@@ -159,6 +178,19 @@ extension Attention {
 
         let spaces = DecodeScratch.workspaces(max(1, min(threads, taskUnit.count)), rows: Hkv * maxRows, headDim: D, chunk: chunk, quantized: quantized)
         defer { DecodeScratch.recycle(spaces) }
+        // Merges sequence s: every (token, head) row over its units' chunks, in key order, into
+        // its output. Each sequence writes only its own rows.
+        let outs = sequences.map { SendablePointer($0.out) }
+        let merge: @Sendable (Int) -> Void = { s in
+            for th in 0..<(queryLengths[s] * H) {
+                mergePartials(slots: mergeSlots[s][th], O: pO.pointer, m: pM.pointer, l: pL.pointer, headDim: D,
+                              out: outs[s].pointer + th * D, lse: nil)
+            }
+        }
+        // The task that finishes a sequence's last chunk merges it, inside the one region: its
+        // decrement (acquire and release) sees every partial that the other tasks wrote before
+        // theirs. A second region for the merges cost ~1 ms a 2-thread step at batch 16.
+        let pending = plan.taskCounts.map { Countdown($0) }
         Parallel.forEachTask(
             threads: threads, tasks: taskUnit.count,
             setup: { w in spaces[w] },
@@ -184,25 +216,16 @@ extension Attention {
                     let visible = max(0, min(n, unit.positions[i % rows] + 1 - k0))
                     if visible < n { (row + visible).update(repeating: -.infinity, count: n - visible) }
                 }
+                for s in unit.members where pending[s].finishOne() { merge(s) }
             })
+    }
 
-        // Merge every (sequence, token, head) row over its units' chunks, in key order; each
-        // sequence writes only its own rows, so sequences merge in parallel.
-        let outs = sequences.map { SendablePointer($0.out) }
-        Parallel.forEachTask(threads: threads, tasks: sequences.count, setup: { _ in [Int]() }) { slots, s in
-            for t in 0..<queryLengths[s] {
-                for h in 0..<H {
-                    let (g, hh) = (h / G, h % G)
-                    slots.removeAll(keepingCapacity: true)
-                    for (u, rowStart) in memberships[s] {
-                        let unit = units[u], r = rowStart + t * G + hh
-                        for c in 0..<unit.chunkCount { slots.append(unit.partBase + c * Hkv * unit.rows + g * unit.rows + r) }
-                    }
-                    mergePartials(slots: slots, O: pO.pointer, m: pM.pointer, l: pL.pointer, headDim: D,
-                                  out: outs[s].pointer + (t * H + h) * D, lse: nil)
-                }
-            }
-        }
+    /// Tasks a sequence still waits for in a batched decode step.
+    private final class Countdown: Sendable {
+        private let left: Atomic<Int>
+        init(_ tasks: Int) { left = Atomic(tasks) }
+        /// Counts one task done; true for the last (whose caller then sees every earlier task's writes).
+        func finishOne() -> Bool { left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
     }
 
     /// The work of a batched decode step: per shared prefix id, its whole chunks for all its

@@ -203,8 +203,9 @@ let smallCases: [AttentionCase] = [
 
     /// The batched decode step: sequences that copied one prefix read its whole chunks once for
     /// all of them, and every output is bitwise what a causal per-sequence decode gives, for both
-    /// cache storages, one or two new tokens, and one or two threads; and it is the float64
-    /// reference's attention (Float32 cache).
+    /// cache storages, one or two new tokens, and one to three threads (the task finishing a
+    /// sequence's last chunk merges it); and it is the float64 reference's attention (Float32
+    /// cache).
     @Test func batchedDecodeWithSharedPrefixIsBitwisePerSequence() {
         let (H, Hkv, D) = (9, 3, 64)
         let row = Hkv * D
@@ -237,7 +238,7 @@ let smallCases: [AttentionCase] = [
             }
             let qs = keyLengths.indices.map { FloatBuffer(randomFloats(queryLengths[$0] * H * D, seed: 50 + UInt64($0), scale: 1)) }
             var outputs: [[[Float]]] = []
-            for (sharing, threads) in [(true, 1), (true, 2), (false, 1)] {
+            for (sharing, threads) in [(true, 1), (true, 2), (true, 3), (false, 1)] {
                 let outs = keyLengths.indices.map { FloatBuffer(count: queryLengths[$0] * H * D) }
                 let seqs = keyLengths.indices.map { s in
                     Attention.DecodeSequence(
