@@ -96,8 +96,9 @@ public enum ModelBenchmark {
         let m = lm.model
         var ids = lm.tokenizer.encode(fillerText(words: promptTokens * 2))
         ids = Array(ids.prefix(promptTokens))
+        let rounds = max(1, runs)
         var prefill = Double.infinity
-        for _ in 0..<max(1, runs) {
+        for _ in 0..<rounds {
             let cache = m.makeCache(capacity: promptTokens)
             prefill = min(prefill, Measure.seconds { _ = m.forward(tokens: ids, cache: cache) })
         }
@@ -145,7 +146,7 @@ public enum ModelBenchmark {
         var decode = Double.infinity
         var best = [Double](repeating: .infinity, count: sizes.count)
         var bestParts = [ForwardProfile?](repeating: nil, count: sizes.count)
-        for _ in 0..<max(1, runs) {
+        for _ in 0..<rounds {
             decode = min(decode, decodeOne())
             for (i, B) in sizes.enumerated() {
                 let parts = profile ? ForwardProfile() : nil
@@ -164,7 +165,7 @@ public enum ModelBenchmark {
         return ModelBenchmarkReport(
             threads: threads, prefillTokensPerSecond: Double(promptTokens) / prefill,
             decodeTokensPerSecond: single, peakRSSBytes: ProcessMemory.peakResidentBytes() ?? 0,
-            promptTokens: promptTokens, decodeTokens: decodeTokens, runs: max(1, runs), batchedDecode: figures)
+            promptTokens: promptTokens, decodeTokens: decodeTokens, runs: rounds, batchedDecode: figures)
     }
 
     /// `texts` texts of about `words` words each, embedded in batches of `batchSize` (best of `runs`).

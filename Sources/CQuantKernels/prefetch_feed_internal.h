@@ -40,4 +40,13 @@ static inline const char *lrq_feed_next(lrq_feed_run *run) {
     return p;
 }
 
+/// Prefetches (into L2) up to `lines` of the run's next lines.
+static inline void lrq_feed_prefetch(lrq_feed_run *run, int64_t lines) {
+    for (int64_t k = 0; k < lines; k++) {
+        const char *line = lrq_feed_next(run);
+        if (!line) return;
+        __builtin_prefetch(line, 0, 2);
+    }
+}
+
 #endif

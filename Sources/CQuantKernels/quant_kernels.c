@@ -26,7 +26,6 @@
 
 int lrq_simd_available(void) { return LRQ_SIMD; }
 
-
 /// IEEE half to float (exact), without F16C.
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
@@ -359,11 +358,7 @@ static void q4_1_group_wide(
             q4_1_accumulate(acc + 8 * i + 8, t1, dv, dxb[(i + 1) * nb]);
         }
         if (i < R) q4_1_accumulate(acc + 8 * i, q4_1_dot(w, xb + i * K, ones), dv, dxb[i * nb]);
-        for (int64_t k = 0; k < per_block; k++) {
-            const char *line = lrq_feed_next(&feed);
-            if (!line) break;
-            _mm_prefetch(line, _MM_HINT_T1);
-        }
+        lrq_feed_prefetch(&feed, per_block);
     }
     *run = feed;
     // Minimum terms four rows at a time: four independent FMA chains (one chain alone waits on
@@ -422,11 +417,7 @@ void lrq_q8_0_product(const int8_t *qs, const uint16_t *d, int64_t N, int64_t K,
         int64_t i0 = 0;
         for (; i0 + 4 <= M; i0 += 4) {
             // Claimed lines go out a share before each 4-row pass.
-            for (int64_t k = 0; k < per_pass; k++) {
-                const char *line = lrq_feed_next(&run);
-                if (!line) break;
-                _mm_prefetch(line, _MM_HINT_T1);
-            }
+            lrq_feed_prefetch(&run, per_pass);
             q8_0_group(W, D, nb, K, xq, dx, i0, 4, y, ldy, 8 * g, lanes);
         }
         switch (M - i0) {

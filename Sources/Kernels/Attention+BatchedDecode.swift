@@ -98,9 +98,8 @@ extension Attention {
         fileprivate let partRows: Int
         fileprivate let taskUnit: [Int], taskChunk: [Int]
         fileprivate let maxRows: Int
-        /// Per sequence, the tasks whose partials it merges.
-        fileprivate let taskCounts: [Int]
-        /// Per sequence and (token t, head h) at `t H + h`, its partial rows in key order.
+        /// Per sequence and (token t, head h) at `t H + h`, its partial rows in key order: one
+        /// per task the sequence takes part in.
         fileprivate let mergeSlots: [[[Int]]]
         /// Sequences, heads and KV heads it was built for.
         public let sequenceCount: Int, heads: Int, kvHeads: Int
@@ -129,9 +128,6 @@ extension Attention {
         precondition(H % Hkv == 0, "Attention.decode: \(H) heads do not group into \(Hkv) KV heads")
         let G = H / Hkv
         let (units, memberships, partRows) = decodeUnits(sequences, groupSize: G, kvHeads: Hkv)
-        let taskCounts = memberships.map { $0.reduce(0) { $0 + units[$1.unit].chunkCount } }
-        // Every sequence reads at least its own last chunk (where its new tokens sit).
-        precondition(taskCounts.allSatisfy { $0 > 0 }, "Attention.decodePlan: a sequence without keys")
         let mergeSlots = sequences.indices.map { s in
             (0..<(sequences[s].queryLength * H)).map { th in
                 let (t, g, hh) = (th / H, th % H / G, th % H % G)
@@ -145,7 +141,7 @@ extension Attention {
             units: units, partRows: partRows,
             taskUnit: units.indices.flatMap { u in Array(repeating: u, count: units[u].chunkCount) },
             taskChunk: units.indices.flatMap { u in Array(0..<units[u].chunkCount) },
-            maxRows: units.map(\.rows).max() ?? 0, taskCounts: taskCounts, mergeSlots: mergeSlots,
+            maxRows: units.map(\.rows).max() ?? 0, mergeSlots: mergeSlots,
             sequenceCount: sequences.count, heads: H, kvHeads: Hkv)
     }
 
@@ -190,7 +186,9 @@ extension Attention {
         // The task that finishes a sequence's last chunk merges it, inside the one region: its
         // decrement (acquire and release) sees every partial that the other tasks wrote before
         // theirs. A second region for the merges cost ~1 ms a 2-thread step at batch 16.
-        let pending = plan.taskCounts.map { Countdown($0) }
+        // Every sequence reads at least its own last chunk (where its new tokens sit), so each
+        // row of it has a partial per task it waits for.
+        let pending = mergeSlots.map { Countdown($0[0].count) }
         Parallel.forEachTask(
             threads: threads, tasks: taskUnit.count,
             setup: { w in spaces[w] },

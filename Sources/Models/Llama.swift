@@ -337,7 +337,7 @@ public final class LlamaModel: @unchecked Sendable {
         // The decode step's shape (chunks, sharing, tasks) is the same in every layer: planned once.
         let plan = decoding.isEmpty ? nil : Attention.decodePlan(sequences: decodeSequences(layer: 0), heads: H, kvHeads: Hkv)
         let feed = N > 4 && plan != nil ? PrefetchFeed() : nil
-        let reads = feed != nil ? plan?.reads ?? [] : []  // the same positions in every layer
+        let reads = feed != nil ? plan!.reads : []  // the same positions in every layer
         /// Hands layer `l`'s cache rows that attention will read to `feed`.
         func feedReads(layer l: Int) {
             guard let feed else { return }

@@ -79,7 +79,7 @@ struct BenchModelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Comma-separated batch sizes for batched decode (tokens/s summed over the batch), e.g. 1,4,16.")
     var batch: String = ""
 
-    @Option(name: .long, help: "Rounds: each times prefill, one sequence's decode, then every batch size; each figure is its best round.")
+    @Option(name: .long, help: "Prefills timed, and decode rounds (one sequence's decode, then every batch size); each figure is its best.")
     var runs: Int = 3
 
     func validate() throws {
