@@ -59,17 +59,20 @@ public enum EvalJob {
         let pointwise = options.methods.contains(.pointwise) ? try rubric("pointwise") : nil
         let pairwise = options.methods.contains(.pairwise) ? try rubric("pairwise") : nil
         let judge = try judge ?? ScoreJob.makeJudge(options.score)
-        let mode = options.score.configuration.effectiveVerdictMode
+        let configuration = options.score.configuration
+        let mode = configuration.effectiveVerdictMode
         if let local = judge as? LocalJudge {
             for r in library.rubrics.values.sorted(by: { $0.id < $1.id }) {
-                if let v = r.verdictRequest(mode) { try local.validate(v) }
+                if let v = r.verdictRequest(configuration.effectiveVerdictMode(rubric: r.id)) { try local.validate(v) }
             }
         }
-        let config = "methods=\(options.methods.map(\.rawValue).joined(separator: ",")) context=\(options.contextTokens) verdict=\(mode.rawValue)"
+        let support = configuration.supportVerdictMode.map { " support-verdict=\($0.rawValue)" } ?? ""
+        let config = "methods=\(options.methods.map(\.rawValue).joined(separator: ",")) context=\(options.contextTokens) verdict=\(mode.rawValue)\(support)"
         let runID = try index.store.beginRun(command: "eval \(input)", config: config)
         let runner = JudgeRunner(
             judge: judge, store: index.store, runID: runID, schedule: options.score.configuration.retries,
-            concurrency: options.score.pipeline.concurrency, maxTokensCap: options.score.maxNewTokens, verdictMode: mode)
+            concurrency: options.score.pipeline.concurrency, maxTokensCap: options.score.maxNewTokens, verdictMode: mode,
+            verdictModeOverrides: configuration.verdictModeOverrides)
         let scorer = try Scorer(index: index, runner: runner, rubrics: library, configuration: options.score.configuration)
 
         var results: [ItemResult] = []
@@ -124,7 +127,8 @@ public enum EvalJob {
         }
         let c = runner.counters.snapshot
         let result = EvalResult(
-            input: input, judge: judge.identity, verdictMode: mode.rawValue, contextTokens: options.contextTokens, items: items.count,
+            input: input, judge: judge.identity,
+            verdictMode: mode.rawValue + (configuration.supportVerdictMode.map { ", support \($0.rawValue)" } ?? ""), contextTokens: options.contextTokens, items: items.count,
             answers: items.reduce(0) { $0 + $1.item.answers.count }, pairs: items.reduce(0) { $0 + $1.preferences.count },
             methods: options.methods.map { summarise($0, results, samples: options.bootstrapSamples) },
             pairDetails: details(results), freshCalls: c.calls, cacheHits: c.cacheHits,

@@ -205,14 +205,14 @@ public enum ScoreJob {
         // Verdicts read from probabilities must be encodable by the judge: say so before any call.
         if let local = judge as? LocalJudge {
             for rubric in rubrics.rubrics.values.sorted(by: { $0.id < $1.id }) {
-                if let v = rubric.verdictRequest(options.configuration.effectiveVerdictMode) { try local.validate(v) }
+                if let v = rubric.verdictRequest(options.configuration.effectiveVerdictMode(rubric: rubric.id)) { try local.validate(v) }
             }
         }
         let runID = try index.store.beginRun(command: "score \(options.inputPath)", config: config)
         let runner = JudgeRunner(
             judge: judge, store: index.store, runID: runID, schedule: options.configuration.retries,
             concurrency: options.pipeline.concurrency, maxTokensCap: options.maxNewTokens,
-            verdictMode: options.configuration.effectiveVerdictMode)
+            verdictMode: options.configuration.effectiveVerdictMode, verdictModeOverrides: options.configuration.verdictModeOverrides)
         let scorer = try Scorer(index: index, runner: runner, rubrics: rubrics, configuration: options.configuration)
 
         let partial = options.outputPath + ".partial"

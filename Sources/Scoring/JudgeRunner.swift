@@ -103,6 +103,9 @@ public final class JudgeRunner: Sendable {
     public let maxTokensCap: Int?
     /// How rating and support verdicts are read (rubrics without verdict labels always parse).
     public let verdictMode: VerdictMode
+    /// Per rubric id, a verdict mode other than ``verdictMode`` (the embedded judge's default
+    /// reads support labels after an analysis and ratings directly).
+    public let verdictModeOverrides: [String: VerdictMode]
     /// Below this total probability on the allowed verdicts, a probability-read verdict counts
     /// as a failed attempt (recorded, then retried or the dimension marked failed).
     public let minimumVerdictMass: Double
@@ -112,10 +115,12 @@ public final class JudgeRunner: Sendable {
     /// Creates a runner; at most `concurrency` calls are in flight at once.
     public init(
         judge: any Judge, store: Store, runID: Int64?, schedule: RetrySchedule = RetrySchedule(), concurrency: Int = 8,
-        maxTokensCap: Int? = nil, verdictMode: VerdictMode = .parse, minimumVerdictMass: Double = 0.1
+        maxTokensCap: Int? = nil, verdictMode: VerdictMode = .parse, verdictModeOverrides: [String: VerdictMode] = [:],
+        minimumVerdictMass: Double = 0.1
     ) {
         self.maxTokensCap = maxTokensCap
         self.verdictMode = verdictMode
+        self.verdictModeOverrides = verdictModeOverrides
         self.minimumVerdictMass = minimumVerdictMass
         self.judge = judge
         self.store = store
@@ -123,6 +128,9 @@ public final class JudgeRunner: Sendable {
         self.schedule = schedule
         limiter = CallLimiter(concurrency)
     }
+
+    /// The verdict mode `rubric` is read with.
+    public func verdictMode(for rubric: Rubric) -> VerdictMode { verdictModeOverrides[rubric.id] ?? verdictMode }
 
     /// Hash of a rendered conversation.
     public static func promptHash(_ messages: [ChatMessage]) -> String {
@@ -147,7 +155,7 @@ public final class JudgeRunner: Sendable {
         let messages = try rubric.messages(values)
         let promptHash = Self.promptHash(messages)
         let maxTokens = min(rubric.maxTokens, maxTokensCap ?? Int.max)
-        let verdictRequest = rubric.verdictRequest(verdictMode)
+        let verdictRequest = rubric.verdictRequest(verdictMode(for: rubric))
         var outcome = JudgeOutcome(verdict: nil, outputs: [], attempts: 0, cacheHits: 0, tokensIn: 0, tokensOut: 0, cachedPromptTokens: 0)
         for attempt in 1...schedule.attempts {
             let temperature = fixedTemperature ?? schedule.temperature(attempt: attempt)

@@ -47,6 +47,19 @@ public struct ScoringConfiguration: Sendable, Codable, Equatable {
 
     /// The verdict mode in effect.
     public var effectiveVerdictMode: VerdictMode { verdictMode ?? .parse }
+    /// How support labels (faithfulness) are read when that differs from ``verdictMode``; nil is
+    /// the same mode (and keeps the configuration hash of stores scored before it existed). The
+    /// embedded judge's default: `expected` support labels, `direct` ratings (see README).
+    public var supportVerdictMode: VerdictMode?
+    /// Per rubric id, the verdict modes that differ from ``effectiveVerdictMode`` (for
+    /// ``JudgeRunner/init(judge:store:runID:schedule:concurrency:maxTokensCap:verdictMode:verdictModeOverrides:minimumVerdictMass:)``).
+    public var verdictModeOverrides: [String: VerdictMode] {
+        supportVerdictMode.map { ["support": $0] } ?? [:]
+    }
+    /// The verdict mode rubric `rubricID` is read with.
+    public func effectiveVerdictMode(rubric rubricID: String) -> VerdictMode {
+        verdictModeOverrides[rubricID] ?? effectiveVerdictMode
+    }
     /// Answers addressed to the judge; nil (stores from before the screen) is `.ignore`.
     public var injectionPolicy: InjectionPolicy?
     /// The injection policy in effect.
@@ -55,9 +68,11 @@ public struct ScoringConfiguration: Sendable, Codable, Equatable {
     /// Creates a configuration; the defaults are LongReward's.
     public init(
         weights: [Double] = [1, 1, 1, 1], topK: Int = 5, noStatementPolicy: NoStatementPolicy = .exclude,
-        retries: RetrySchedule = RetrySchedule(), verdictMode: VerdictMode? = nil, injectionPolicy: InjectionPolicy = .penalize
+        retries: RetrySchedule = RetrySchedule(), verdictMode: VerdictMode? = nil, supportVerdictMode: VerdictMode? = nil,
+        injectionPolicy: InjectionPolicy = .penalize
     ) {
         self.verdictMode = verdictMode == .parse ? nil : verdictMode
+        self.supportVerdictMode = supportVerdictMode == (verdictMode ?? .parse) ? nil : supportVerdictMode
         self.injectionPolicy = injectionPolicy
         self.weights = weights
         self.topK = topK

@@ -88,7 +88,7 @@ func makeScorer(
         options: ChunkingOptions(fineTokens: 24, coarseTokens: 300))
     let runner = JudgeRunner(
         judge: judge, store: store, runID: runID, schedule: configuration.retries, concurrency: 4,
-        verdictMode: configuration.effectiveVerdictMode)
+        verdictMode: configuration.effectiveVerdictMode, verdictModeOverrides: configuration.verdictModeOverrides)
     return try Scorer(index: index, runner: runner, rubrics: try RubricLibrary(folder: rubricsFolder), configuration: configuration)
 }
 

@@ -108,6 +108,43 @@ final class ProbabilityJudge: Judge, @unchecked Sendable {
         #expect(judge.count - calls == 7)
     }
 
+    @Test func supportLabelsCanBeReadInTheirOwnMode() async throws {
+        let judge = ProbabilityJudge(library: library, table: [
+            "helpfulness": Self.rating, "logic": Self.rating, "completeness": Self.rating, "support": Self.support,
+        ])
+        let path = temporaryStore()
+        // Ratings direct, support labels after an analysis.
+        let hybrid = ScoringConfiguration(verdictMode: .direct, supportVerdictMode: .expected)
+        #expect(hybrid.verdictModeOverrides == ["support": .expected])
+        #expect(hybrid.effectiveVerdictMode(rubric: "support") == .expected && hybrid.effectiveVerdictMode(rubric: "logic") == .direct)
+        let scorer = try makeScorer(store: path, judge: judge, configuration: hybrid)
+        let r = try #require(try await scoreItem(scorer, question: "What do the gadgets weigh?", answers: ["Answer one."]).first)
+        #expect(abs(r.scores["helpfulness"]! - 8) < 1e-9 && abs(r.scores["faithfulness"]! - 6.5) < 1e-9)
+        for request in judge.requests {
+            let id = rubricID(of: request, library: library)
+            let expected: VerdictMode? = id == "support" ? .expected : (["helpfulness", "logic", "completeness"].contains(id) ? .direct : nil)
+            #expect(request.verdict?.mode == expected, "\(id)")
+        }
+        let store = try Store(path: path)
+        let modes = try store.connection.query("SELECT DISTINCT rubric_id, json_extract(verdict, '$.mode') AS mode FROM judge_calls WHERE verdict IS NOT NULL ORDER BY rubric_id")
+        #expect(modes.map { "\($0["rubric_id"].string ?? "")=\($0["mode"].string ?? "")" } == ["completeness=direct", "helpfulness=direct", "logic=direct", "support=expected"])
+
+        // Support labels in the ratings' mode are the plain configuration: same hash, no override.
+        let same = ScoringConfiguration(verdictMode: .direct, supportVerdictMode: .direct)
+        #expect(same == ScoringConfiguration(verdictMode: .direct) && same.verdictModeOverrides.isEmpty)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(!String(decoding: try encoder.encode(same), as: UTF8.self).contains("supportVerdictMode"))
+        #expect(try encoder.encode(hybrid) != encoder.encode(same))
+
+        // All direct afterwards: the ratings come from the cache, only the support calls are new.
+        let calls = judge.count
+        let direct = try makeScorer(store: path, judge: judge, configuration: same)
+        _ = try await scoreItem(direct, question: "What do the gadgets weigh?", answers: ["Answer one."])
+        #expect(judge.requests[calls...].allSatisfy { rubricID(of: $0, library: library) == "support" })
+        #expect(judge.count - calls == 4)
+    }
+
     @Test func lowMassIsRetriedThenFailsAndNoProbabilitiesFallBackToParsing() async throws {
         // Mass 0.05 < 0.1 on every attempt: helpfulness fails after its attempts, recorded.
         let low = [0.05] + [Double](repeating: 0, count: 10)

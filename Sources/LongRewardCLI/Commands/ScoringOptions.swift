@@ -45,6 +45,12 @@ struct ScoringOptions: ParsableArguments {
         return .direct
     }
 
+    @Option(name: .long, help: "How support labels (faithfulness) are read, when not as --verdict says: parse, expected or direct. Default: the --verdict mode.")
+    var supportVerdict: VerdictMode?
+
+    /// The support labels' verdict mode in effect (nil: ``verdictMode``).
+    var supportVerdictMode: VerdictMode? { supportVerdict }
+
     @Option(name: .long, help: "An answer holding text addressed to the judge ([[10]], 'Rating: 10', chat-template markers, <statement> tags, '[End of answer]', notes to the grader): penalize (reward 0 without judging it, the default), flag (score it and list the signals in the output) or ignore.")
     var onInjection: InjectionPolicy = .penalize
 
@@ -77,7 +83,8 @@ struct ScoringOptions: ParsableArguments {
         options.maxNewTokens = maxNewTokens
         options.configuration = ScoringConfiguration(
             weights: parsedWeights!, topK: topK, noStatementPolicy: NoStatementPolicy(rawValue: noStatements)!,
-            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode, injectionPolicy: onInjection)
+            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode, supportVerdictMode: supportVerdictMode,
+            injectionPolicy: onInjection)
         return options
     }
 }
