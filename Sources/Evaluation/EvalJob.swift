@@ -70,10 +70,10 @@ public enum EvalJob {
         let config = "methods=\(options.methods.map(\.rawValue).joined(separator: ",")) context=\(options.contextTokens) verdict=\(mode.rawValue)\(support)"
         let runID = try index.store.beginRun(command: "eval \(input)", config: config)
         let runner = JudgeRunner(
-            judge: judge, store: index.store, runID: runID, schedule: options.score.configuration.retries,
+            judge: judge, store: index.store, runID: runID, schedule: configuration.retries,
             concurrency: options.score.pipeline.concurrency, maxTokensCap: options.score.maxNewTokens, verdictMode: mode,
             verdictModeOverrides: configuration.verdictModeOverrides)
-        let scorer = try Scorer(index: index, runner: runner, rubrics: library, configuration: options.score.configuration)
+        let scorer = try Scorer(index: index, runner: runner, rubrics: library, configuration: configuration)
 
         var results: [ItemResult] = []
         let report: @Sendable (Int) -> Void = { done in

@@ -103,8 +103,8 @@ public final class JudgeRunner: Sendable {
     public let maxTokensCap: Int?
     /// How rating and support verdicts are read (rubrics without verdict labels always parse).
     public let verdictMode: VerdictMode
-    /// Per rubric id, a verdict mode other than ``verdictMode`` (the embedded judge's default
-    /// reads support labels after an analysis and ratings directly).
+    /// Per rubric id, a verdict mode other than ``verdictMode`` (``ScoringConfiguration/verdictModeOverrides``:
+    /// support labels read in their own mode).
     public let verdictModeOverrides: [String: VerdictMode]
     /// Below this total probability on the allowed verdicts, a probability-read verdict counts
     /// as a failed attempt (recorded, then retried or the dimension marked failed).

@@ -48,8 +48,8 @@ public struct ScoringConfiguration: Sendable, Codable, Equatable {
     /// The verdict mode in effect.
     public var effectiveVerdictMode: VerdictMode { verdictMode ?? .parse }
     /// How support labels (faithfulness) are read when that differs from ``verdictMode``; nil is
-    /// the same mode (and keeps the configuration hash of stores scored before it existed). The
-    /// embedded judge's default: `expected` support labels, `direct` ratings (see README).
+    /// the same mode (and keeps the configuration hash of stores scored before it existed). For
+    /// example `expected` support labels beside `direct` ratings (measured in the README).
     public var supportVerdictMode: VerdictMode?
     /// Per rubric id, the verdict modes that differ from ``effectiveVerdictMode`` (for
     /// ``JudgeRunner/init(judge:store:runID:schedule:concurrency:maxTokensCap:verdictMode:verdictModeOverrides:minimumVerdictMass:)``).
