@@ -7,6 +7,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include "simd_lanes_internal.h"
 #define LRA_SIMD 1
 #else
 #define LRA_SIMD 0
@@ -241,16 +242,6 @@ static inline __m256 load_upto(const float *x, int64_t i, int64_t n) {
     return _mm256_load_ps(tmp);
 }
 
-/// Stores the lanes of v that fall below n at x + i.
-static inline void store_upto(float *x, int64_t i, int64_t n, __m256 v) {
-    if (i + 8 <= n) {
-        _mm256_storeu_ps(x + i, v);
-        return;
-    }
-    __attribute__((aligned(32))) float tmp[8];
-    _mm256_store_ps(tmp, v);
-    for (int64_t e = 0; i + e < n; e++) x[i + e] = tmp[e];
-}
 
 void lra_softmax_rows(float *s, int64_t lds, int64_t rows, int64_t n, float *m, float *l) {
     for (int64_t r = 0; r < rows; r++) {
@@ -278,8 +269,8 @@ void lra_softmax_rows(float *s, int64_t lds, int64_t rows, int64_t n, float *m, 
         for (int64_t i = 0; i < n; i += 16) {
             const __m256 e0 = exp8(_mm256_sub_ps(load_upto(x, i, n), shift));
             const __m256 e1 = exp8(_mm256_sub_ps(load_upto(x, i + 8, n), shift));
-            store_upto(x, i, n, e0);
-            store_upto(x, i + 8, n, e1);
+            store_lanes(x + i, e0, n - i);
+            if (i + 8 < n) store_lanes(x + i + 8, e1, n - i - 8);
             s0 = _mm256_add_ps(s0, e0);
             s1 = _mm256_add_ps(s1, e1);
         }

@@ -19,6 +19,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
+#include "simd_lanes_internal.h"
 #define LRQ_SIMD 1
 #else
 #define LRQ_SIMD 0
@@ -234,16 +235,6 @@ static inline __m256i broadcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/// Stores lanes 0 ..< n of v at dst.
-static inline void store_lanes(float *dst, __m256 v, int n) {
-    if (n == 8) {
-        _mm256_storeu_ps(dst, v);
-    } else {
-        float tmp[8];
-        _mm256_storeu_ps(tmp, v);
-        for (int j = 0; j < n; j++) dst[j] = tmp[j];
-    }
-}
 
 /// One Q4_1 row group against rows i0 ..< i0 + R of x (R a compile-time constant after inlining).
 static inline __attribute__((always_inline)) void q4_1_group(
