@@ -369,18 +369,27 @@ void lra_weighted_sum(const float *p, int64_t ldp, int64_t heads, int64_t rows, 
     memset(o, 0, (size_t)(heads * rows * D) * sizeof(float));
     const int64_t width = heads * D, block = 16;
     if (rows >= 12 && D % 16 == 0) {
-        // Many query rows (sequences sharing a prompt's keys): per head, blocks of 64 value rows
-        // (16 KB of this head's slices, in L1 across the row tiles), 6 x 16 register tiles, and
-        // rows past a multiple of 6 one at a time. The chunk is in cache by now (its scores
-        // were just read from it), so whole-row streaming does not matter here.
+        // Many query rows (sequences sharing a prompt's keys): blocks of 64 whole value rows,
+        // each fetched once for every head (48 KB for SmolLM2; walking one head's slices of the
+        // whole chunk at a time fetched it three times, with stride), and per head 6 x 16
+        // register tiles, rows past a multiple of 6 one at a time. The values are not in cache
+        // (the scores read only the keys), so each (head, column tile) pass also prefetches a
+        // share of the next block's lines: 10-20% faster than head-outer on a chunk cycled
+        // through 78 MB. Each element still adds its blocks in key order: the same bits.
         const int64_t r6 = rows / 6 * 6, jb = 64;
-        for (int64_t h = 0; h < heads; h++) {
-            const float *ph = p + h * rows * ldp, *vh = v + h * D;
-            float *oh = o + h * rows * D;
-            for (int64_t j0 = 0; j0 < n; j0 += jb) {
-                const int64_t j1 = j0 + jb < n ? j0 + jb : n;
-                for (int64_t d0 = 0; d0 < D; d0 += 16)
+        const int64_t lines = width / 16, passes = heads * (D / 16);
+        for (int64_t j0 = 0; j0 < n; j0 += jb) {
+            const int64_t j1 = j0 + jb < n ? j0 + jb : n;
+            const int64_t next = j1 + jb <= n ? jb : n - j1, total = next * lines, per = (total + passes - 1) / passes;
+            int64_t issued = 0;
+            for (int64_t h = 0; h < heads; h++) {
+                const float *ph = p + h * rows * ldp, *vh = v + h * D;
+                float *oh = o + h * rows * D;
+                for (int64_t d0 = 0; d0 < D; d0 += 16) {
+                    for (int64_t e = 0; e < per && issued < total; e++, issued++)
+                        _mm_prefetch((const char *)(v + (j1 + issued / lines) * ldv + (issued % lines) * 16), _MM_HINT_T0);
                     for (int64_t r0 = 0; r0 < r6; r0 += 6) weighted_tile6x16(ph + j0, ldp, r0, j1 - j0, vh + j0 * ldv, ldv, d0, oh, D);
+                }
                 for (int64_t r0 = r6; r0 < rows; r0++) weighted_rows(ph, ldp, r0, 1, j0, j1, vh, ldv, D, oh, 0);
             }
         }
