@@ -1,5 +1,6 @@
 // Verdict.swift: parsing judge outputs into verdicts.
 
+import Formats
 import Foundation
 
 /// A support label for one statement, with its faithfulness value.
@@ -146,21 +147,47 @@ public enum VerdictParser {
     }
 
     /// `<statement>` items; `[[NO STATEMENTS]]` alone means none. An unclosed last item (a
-    /// truncated output) is dropped.
+    /// truncated output) is dropped when closed items come before it. When none is closed but
+    /// one is opened (a small judge writing its statements as running sentences inside one tag
+    /// until its token budget ran out), the complete sentences after the opening tag are the
+    /// items (``Sentences``; a last sentence cut off without `.`, `!` or `?` is dropped). An item
+    /// that repeats an earlier one (same words, case and spacing aside) is kept once, so a
+    /// judge's loop does not weigh one statement several times in the faithfulness mean.
     public static func statements(_ text: String) -> Verdict? {
         var items: [String] = []
         var rest = text[...]
+        var unclosed: Substring? = nil
         while let open = rest.range(of: "<statement>") {
-            guard let close = rest[open.upperBound...].range(of: "</statement>") else { break }
+            guard let close = rest[open.upperBound...].range(of: "</statement>") else {
+                unclosed = rest[open.upperBound...]
+                break
+            }
             let body = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
             if !body.isEmpty { items.append(body) }
             rest = rest[close.upperBound...]
         }
-        if !items.isEmpty { return .statements(items) }
+        if items.isEmpty, let unclosed {
+            items = Sentences.split(String(unclosed)).filter(isFinished)
+        }
+        if !items.isEmpty { return .statements(distinct(items)) }
         if bracketed(text).contains(where: { $0.trimmingCharacters(in: .whitespaces).uppercased() == "NO STATEMENTS" }) {
             return .statements([])
         }
         return nil
+    }
+
+    /// Whether `sentence` ends as a finished one does: `.`, `!` or `?`, perhaps before closing
+    /// quotes or brackets.
+    static func isFinished(_ sentence: String) -> Bool {
+        sentence.reversed().drop { "\"')]".contains($0) }.first.map { ".!?".contains($0) } ?? false
+    }
+
+    /// `items` without those that repeat an earlier one up to case and runs of whitespace.
+    static func distinct(_ items: [String]) -> [String] {
+        var seen = Set<String>()
+        return items.filter { item in
+            seen.insert(item.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")).inserted
+        }
     }
 
     /// The last `[[Fully]]`, `[[Partially]]` or `[[No...]]` (case-insensitive; "No support" counts).

@@ -78,6 +78,22 @@ private func write(_ text: String, name: String = "items.jsonl") throws -> Strin
         #expect(VerdictParser.statements("<statement> A. </statement>\n<statement>B.</statement><statement>cut") == .statements(["A.", "B."]))
         #expect(VerdictParser.statements("[[NO STATEMENTS]]") == .statements([]))
         #expect(VerdictParser.statements("just prose") == nil)
+        // Repeats (a small judge's loops) count once, case and spacing aside.
+        #expect(VerdictParser.statements("<statement>A fire broke out.</statement><statement>a  fire broke out.</statement><statement>B.</statement>")
+                == .statements(["A fire broke out.", "B."]))
+        // One opened, never closed tag (SmolLM2's output for the demo's first answer, shortened):
+        // its finished sentences, repeats once, the cut-off last one dropped.
+        let running = """
+            <statement>The failure cost GBP 418,000: GBP 96,000 for repairs. On 11 March 2025, a voltage dip tripped \
+            the duty pump at Ashcombe Lane, Pump 1, and damaged its soft starter. The failure cost GBP 418,000: GBP \
+            96,000 for repairs. Mr. Reed said "it failed." On 2 April, vibration monitoring had been
+            """
+        #expect(VerdictParser.statements(running) == .statements([
+            "The failure cost GBP 418,000: GBP 96,000 for repairs.",
+            "On 11 March 2025, a voltage dip tripped the duty pump at Ashcombe Lane, Pump 1, and damaged its soft starter.",
+            "Mr. Reed said \"it failed.\"",
+        ]))
+        #expect(VerdictParser.statements("<statement>cut off before any sentence ended") == nil)
         #expect(VerdictParser.support("[[Fully]] at first, but Verdict: [[Partially]]") == .support(.partially))
         #expect(VerdictParser.support("Verdict: [[No support]]") == .support(.no))
         #expect(VerdictParser.support("Verdict: Fully") == .support(.fully))
