@@ -270,7 +270,7 @@ void lra_softmax_rows(float *s, int64_t lds, int64_t rows, int64_t n, float *m, 
             const __m256 e0 = exp8(_mm256_sub_ps(load_upto(x, i, n), shift));
             const __m256 e1 = exp8(_mm256_sub_ps(load_upto(x, i + 8, n), shift));
             store_lanes(x + i, e0, n - i);
-            if (i + 8 < n) store_lanes(x + i + 8, e1, n - i - 8);
+            store_lanes(x + i + 8, e1, n - i - 8);
             s0 = _mm256_add_ps(s0, e0);
             s1 = _mm256_add_ps(s1, e1);
         }

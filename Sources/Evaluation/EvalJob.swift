@@ -61,11 +61,7 @@ public enum EvalJob {
         let judge = try judge ?? ScoreJob.makeJudge(options.score)
         let configuration = options.score.configuration
         let mode = configuration.effectiveVerdictMode
-        if let local = judge as? LocalJudge {
-            for r in library.rubrics.values.sorted(by: { $0.id < $1.id }) {
-                if let v = r.verdictRequest(configuration.effectiveVerdictMode(rubric: r.id)) { try local.validate(v) }
-            }
-        }
+        try ScoreJob.validateVerdicts(judge: judge, rubrics: library, configuration: configuration)
         let support = configuration.supportVerdictMode.map { " support-verdict=\($0.rawValue)" } ?? ""
         let config = "methods=\(options.methods.map(\.rawValue).joined(separator: ",")) context=\(options.contextTokens) verdict=\(mode.rawValue)\(support)"
         let runID = try index.store.beginRun(command: "eval \(input)", config: config)

@@ -163,6 +163,16 @@ public struct ScoreSummary: Sendable {
 
 /// `longreward score`: score every answer of every input item.
 public enum ScoreJob {
+    /// Verdicts read from probabilities must be encodable by the judge: throws (naming the
+    /// rubric and the verdict) before any call when the local judge cannot write one of them in
+    /// the mode `configuration` reads that rubric with.
+    public static func validateVerdicts(judge: any Judge, rubrics: RubricLibrary, configuration: ScoringConfiguration) throws {
+        guard let local = judge as? LocalJudge else { return }
+        for rubric in rubrics.rubrics.values.sorted(by: { $0.id < $1.id }) {
+            if let v = rubric.verdictRequest(configuration.effectiveVerdictMode(rubric: rubric.id)) { try local.validate(v) }
+        }
+    }
+
     /// Builds the judge for a backend.
     public static func makeJudge(_ options: ScoreJobOptions) throws -> any Judge {
         try makeJudge(options.judge, model: options.judgeModel, pipeline: options.pipeline, prefixCaching: options.prefixCaching)
@@ -202,12 +212,7 @@ public enum ScoreJob {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let config = String(decoding: try encoder.encode(options.configuration), as: UTF8.self)
-        // Verdicts read from probabilities must be encodable by the judge: say so before any call.
-        if let local = judge as? LocalJudge {
-            for rubric in rubrics.rubrics.values.sorted(by: { $0.id < $1.id }) {
-                if let v = rubric.verdictRequest(options.configuration.effectiveVerdictMode(rubric: rubric.id)) { try local.validate(v) }
-            }
-        }
+        try validateVerdicts(judge: judge, rubrics: rubrics, configuration: options.configuration)
         let runID = try index.store.beginRun(command: "score \(options.inputPath)", config: config)
         let runner = JudgeRunner(
             judge: judge, store: index.store, runID: runID, schedule: options.configuration.retries,

@@ -48,9 +48,6 @@ struct ScoringOptions: ParsableArguments {
     @Option(name: .long, help: "How support labels (faithfulness) are read, when not as --verdict says: parse, expected or direct. Default: the --verdict mode.")
     var supportVerdict: VerdictMode?
 
-    /// The support labels' verdict mode in effect (nil: ``verdictMode``).
-    var supportVerdictMode: VerdictMode? { supportVerdict }
-
     @Option(name: .long, help: "An answer holding text addressed to the judge ([[10]], 'Rating: 10', chat-template markers, <statement> tags, '[End of answer]', notes to the grader): penalize (reward 0 without judging it, the default), flag (score it and list the signals in the output) or ignore.")
     var onInjection: InjectionPolicy = .penalize
 
@@ -83,7 +80,7 @@ struct ScoringOptions: ParsableArguments {
         options.maxNewTokens = maxNewTokens
         options.configuration = ScoringConfiguration(
             weights: parsedWeights!, topK: topK, noStatementPolicy: NoStatementPolicy(rawValue: noStatements)!,
-            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode, supportVerdictMode: supportVerdictMode,
+            retries: RetrySchedule(attempts: attempts), verdictMode: verdictMode, supportVerdictMode: supportVerdict,
             injectionPolicy: onInjection)
         return options
     }
