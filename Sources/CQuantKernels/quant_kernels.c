@@ -318,6 +318,17 @@ static inline __attribute__((always_inline)) void q4_1_accumulate(float *acc, __
     _mm256_store_ps(acc, _mm256_fmadd_ps(f, _mm256_mul_ps(dv, _mm256_set1_ps(dxi)), _mm256_load_ps(acc)));
 }
 
+/// am[u] = sum_b m[b] sx[(row0 + u) nb + b] for u < C (C <= 8), one FMA chain per row in block
+/// order (C a compile-time constant after inlining keeps the chains in registers).
+static inline __attribute__((always_inline)) void min_terms(
+    const uint16_t *Mn, const float *sx, int64_t nb, int64_t row0, const int C, __m256 am[8]) {
+    for (int u = 0; u < C; u++) am[u] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(Mn + b * 8)));
+        for (int u = 0; u < C; u++) am[u] = _mm256_fmadd_ps(mv, _mm256_set1_ps(sx[(row0 + u) * nb + b]), am[u]);
+    }
+}
+
 /// One Q4_1 row group against rows i0 ..< i0 + R of x, R <= 16 (many rows: batched decode). The
 /// loop order turns: blocks outer, and each block's 8 unpacked weight vectors stay in registers
 /// for all R rows (q4_1_group unpacks them again for every 4 rows and holds its accumulators in
@@ -358,17 +369,15 @@ static void q4_1_group_wide(
     for (int64_t i = 0; i < R; i += 8) {
         const int64_t c = R - i < 8 ? R - i : 8;
         __m256 am[8];
-        for (int u = 0; u < 8; u++) am[u] = _mm256_setzero_ps();
-        if (c == 8) {  // a constant trip count keeps the chains in registers
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(Mn + b * 8)));
-                for (int u = 0; u < 8; u++) am[u] = _mm256_fmadd_ps(mv, _mm256_set1_ps(sx[(i0 + i + u) * nb + b]), am[u]);
-            }
-        } else {
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(Mn + b * 8)));
-                for (int64_t u = 0; u < c; u++) am[u] = _mm256_fmadd_ps(mv, _mm256_set1_ps(sx[(i0 + i + u) * nb + b]), am[u]);
-            }
+        switch (c) {  // constant counts keep the chains in registers
+        case 8: min_terms(Mn, sx, nb, i0 + i, 8, am); break;
+        case 7: min_terms(Mn, sx, nb, i0 + i, 7, am); break;
+        case 6: min_terms(Mn, sx, nb, i0 + i, 6, am); break;
+        case 5: min_terms(Mn, sx, nb, i0 + i, 5, am); break;
+        case 4: min_terms(Mn, sx, nb, i0 + i, 4, am); break;
+        case 3: min_terms(Mn, sx, nb, i0 + i, 3, am); break;
+        case 2: min_terms(Mn, sx, nb, i0 + i, 2, am); break;
+        default: min_terms(Mn, sx, nb, i0 + i, 1, am); break;
         }
         for (int64_t u = 0; u < c; u++)
             store_lanes(y + (i0 + i + u) * ldy + col, _mm256_add_ps(_mm256_load_ps(acc + 8 * (i + u)), am[u]), lanes);
