@@ -65,38 +65,108 @@ public struct Sampler: Sendable {
     }
 
     /// Chooses the next token from `logits: [V]`.
+    ///
+    /// With a temperature, candidates are taken in decreasing logit (ties by id): the top-k, or
+    /// the whole vocabulary. Their probabilities are the softmax at the temperature, normalised
+    /// over every candidate (summed in the order they are listed: by id for the vocabulary, by
+    /// rank for the top-k); the nucleus is the shortest prefix of the order whose mass reaches
+    /// `topP`, and one uniform draw walks it. Over the whole vocabulary only the head of the
+    /// order is sorted: the logits within `temperature * ln(1e7)` of the largest, a few hundred or
+    /// thousand of SmolLM2's 49,152. The rest is sorted only when the nucleus or the draw goes
+    /// past the head (sorting all 49,152 took as long as a single-sequence decode step).
+    /// ``nextReference(_:count:)`` sorts everything; both give the same token for the same
+    /// generator state.
     public mutating func next(_ logits: UnsafePointer<Float>, count V: Int) -> Int32 {
         let p = parameters
         if p.temperature <= 0 { return Self.argmax(logits, count: V) }
-        // Candidates: all tokens, or the top-k by logit.
-        var candidates: [(id: Int32, logit: Float)]
-        if p.topK > 0 && p.topK < V {
-            candidates = Self.topK(logits, count: V, k: p.topK)
-        } else {
-            candidates = (0..<V).map { (Int32($0), logits[$0]) }
-            candidates.sort { $0.logit > $1.logit }
+        if p.topK > 0 && p.topK < V { return draw(Self.topK(logits, count: V, k: p.topK).map(\.id), logits) }
+        let (m, weights) = Self.weights(logits, count: V, temperature: p.temperature)
+        // NaN weights (a NaN logit, or no finite one): sort everything, as the reference does.
+        if weights.contains(where: \.isNaN) { return Int32(draw(order: Self.sortedIDs(logits, 0..<V), weights: weights) { [] }) }
+        // {logit >= bound} is a prefix of the full order whatever the exponential's rounding.
+        let bound = m - p.temperature * 16.118_095  // ln(1e7): weights below ~1e-7 stay unsorted
+        var head = (0..<V).filter { logits[$0] >= bound }
+        Self.sortByLogit(&head, logits)
+        return Int32(draw(order: head, weights: weights) {
+            var rest = (0..<V).filter { !(logits[$0] >= bound) }
+            Self.sortByLogit(&rest, logits)
+            return rest
+        })
+    }
+
+    /// ``next(_:count:)`` sorting every candidate (the definition the lazy sort must match).
+    public mutating func nextReference(_ logits: UnsafePointer<Float>, count V: Int) -> Int32 {
+        let p = parameters
+        if p.temperature <= 0 { return Self.argmaxReference(logits, count: V) }
+        if p.topK > 0 && p.topK < V { return draw(Self.topK(logits, count: V, k: p.topK).map(\.id), logits) }
+        let (_, weights) = Self.weights(logits, count: V, temperature: p.temperature)
+        return Int32(draw(order: Self.sortedIDs(logits, 0..<V), weights: weights) { [] })
+    }
+
+    /// The largest logit `m` (NaN logits skipped) and exp((logit - m) / temperature) of every id,
+    /// as Double.
+    static func weights(_ logits: UnsafePointer<Float>, count V: Int, temperature: Float) -> (max: Float, weights: [Double]) {
+        var m = -Float.infinity
+        for i in 0..<V where logits[i] > m { m = logits[i] }
+        return (m, (0..<V).map { Double(VectorMath.exp((logits[$0] - m) / temperature)) })
+    }
+
+    /// A draw over candidates already in order (the top-k, most likely first).
+    private mutating func draw(_ ids: [Int32], _ logits: UnsafePointer<Float>) -> Int32 {
+        let m = logits[Int(ids[0])]
+        let weights = ids.map { Double(VectorMath.exp((logits[Int($0)] - m) / parameters.temperature)) }
+        return ids[draw(order: Array(weights.indices), weights: weights) { [] }]
+    }
+
+    /// The draw over `weights` (normalised by their sum in index order), walking indices in
+    /// `order` and then, if it gets there, in the order `rest()` returns (`order` followed by
+    /// `rest()` holds every index once). The nucleus: the shortest prefix whose mass reaches
+    /// `topP`. Returns an index of `weights`.
+    private mutating func draw(order head: [Int], weights: [Double], rest: () -> [Int]) -> Int {
+        let total = weights.reduce(0, +)
+        var order = head
+        var complete = order.count == weights.count
+        func extend() {
+            if !complete { order += rest(); complete = true }
         }
-        // Softmax at temperature over the candidates (sorted by decreasing logit).
-        let m = candidates[0].logit
-        var probs = candidates.map { Double(VectorMath.exp(($0.logit - m) / p.temperature)) }
-        let total = probs.reduce(0, +)
-        for i in probs.indices { probs[i] /= total }
-        // Nucleus: the shortest prefix whose mass reaches topP.
-        var keep = probs.count
-        if p.topP < 1 {
-            var mass = 0.0
-            for i in probs.indices {
-                mass += probs[i]
-                if mass >= Double(p.topP) { keep = i + 1; break }
+        var keep = weights.count
+        if parameters.topP < 1 {
+            var mass = 0.0, i = 0
+            search: while true {
+                while i < order.count {
+                    mass += weights[order[i]] / total
+                    if mass >= Double(parameters.topP) { keep = i + 1; break search }
+                    i += 1
+                }
+                if complete { break }
+                extend()
             }
         }
-        let kept = probs[..<keep].reduce(0, +)
+        // The nucleus's mass (every probability, in index order, when it is everything).
+        let kept = keep == weights.count
+            ? weights.reduce(0) { $0 + $1 / total } : order[..<keep].reduce(0) { $0 + weights[$1] / total }
         var u = Double(rng.next() >> 11) / Double(1 << 53) * kept
-        for i in 0..<keep {
-            u -= probs[i]
-            if u < 0 { return candidates[i].id }
+        var i = 0
+        while i < keep {
+            if i == order.count { extend() }
+            u -= weights[order[i]] / total
+            if u < 0 { return order[i] }
+            i += 1
         }
-        return candidates[keep - 1].id
+        if keep > order.count { extend() }
+        return order[keep - 1]
+    }
+
+    /// Ids of `range` in decreasing logit, ties by id (a stable sort of ascending ids).
+    static func sortedIDs(_ logits: UnsafePointer<Float>, _ range: Range<Int>) -> [Int] {
+        var ids = Array(range)
+        sortByLogit(&ids, logits)
+        return ids
+    }
+
+    /// Sorts ascending ids by decreasing logit, keeping id order among equal logits.
+    static func sortByLogit(_ ids: inout [Int], _ logits: UnsafePointer<Float>) {
+        ids.sort { logits[$0] > logits[$1] }
     }
 
     /// The `k` largest logits with their ids, in decreasing order.
