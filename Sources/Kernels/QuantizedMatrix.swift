@@ -111,17 +111,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public convenience init(q4_1 blocks: UnsafeRawPointer, rows: Int, cols: Int) {
         self.init(layout: .q4_1, rows: rows, cols: cols)
         let nb = cols / 32
-        var values = [UInt8](repeating: 0, count: 32)
         for r in 0..<rows {
             for b in 0..<nb {
                 let blk = blocks + (r * nb + b) * 20
-                for i in 0..<16 {
-                    let byte = blk.load(fromByteOffset: 4 + i, as: UInt8.self)
-                    values[i] = byte & 15
-                    values[i + 16] = byte >> 4
-                }
-                setBlock(row: r, block: b, scale: blk.loadUnaligned(as: UInt16.self),
-                         min: blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self), values: values)
+                setRawBlock(row: r, block: b, scale: blk.loadUnaligned(as: UInt16.self),
+                            min: blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self), bytes: blk + 4)
             }
         }
     }
@@ -134,12 +128,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public convenience init(q8_0 blocks: UnsafeRawPointer, rows: Int, cols: Int) {
         self.init(layout: .q8_0, rows: rows, cols: cols)
         let nb = cols / 32
-        var values = [UInt8](repeating: 0, count: 32)
         for r in 0..<rows {
             for b in 0..<nb {
                 let blk = blocks + (r * nb + b) * 34
-                for i in 0..<32 { values[i] = blk.load(fromByteOffset: 2 + i, as: UInt8.self) }
-                setBlock(row: r, block: b, scale: blk.loadUnaligned(as: UInt16.self), min: 0, values: values)
+                setRawBlock(row: r, block: b, scale: blk.loadUnaligned(as: UInt16.self), min: 0, bytes: blk + 2)
             }
         }
     }
@@ -179,6 +171,18 @@ public final class QuantizedMatrix: @unchecked Sendable {
             return
         }
         self.init(layout: first.layout, rows: total, cols: first.cols)
+        if parts.allSatisfy({ $0.rows % 8 == 0 }) {
+            // Whole row groups: each part's groups are one contiguous run of units.
+            var unit = 0
+            for p in parts {
+                let units = p.rowGroups * blocksPerRow
+                (quants! + unit * groupBlockBytes).copyMemory(from: p.quants!, byteCount: units * groupBlockBytes)
+                (halfScales! + unit * 8).update(from: p.halfScales!, count: units * 8)
+                if let mins = p.halfMins { (halfMins! + unit * 8).update(from: mins, count: units * 8) }
+                unit += units
+            }
+            return
+        }
         var values = [UInt8](repeating: 0, count: 32)
         var r0 = 0
         for p in parts {
@@ -207,6 +211,23 @@ public final class QuantizedMatrix: @unchecked Sendable {
         return (unit + t * 32 + 4 * j + e % 4, false)
     }
 
+    /// Writes one ggml block's quantised bytes as they are stored in the file (Q4_1: 16 bytes,
+    /// value i in the low nibble of byte i and value i + 16 in its high nibble; Q8_0: 32 bytes,
+    /// value i in byte i) and its raw half scale and minimum. In the x8 layout every 4-byte run
+    /// of the source lands whole: bytes 4 t ..< 4 t + 4 go to step t at 4 j (Q4_1: the low
+    /// nibbles are step t, the high nibbles step t + 4), so `setBlock`'s per-value placement
+    /// reduces to 4 (Q4_1) or 8 (Q8_0) word copies.
+    @inline(__always)
+    private func setRawBlock(row r: Int, block b: Int, scale: UInt16, min: UInt16, bytes src: UnsafeRawPointer) {
+        let unit = (r / 8) * blocksPerRow + b
+        halfScales![unit * 8 + r % 8] = scale
+        halfMins?[unit * 8 + r % 8] = min
+        let dst = quants! + unit * groupBlockBytes + 4 * (r % 8)
+        for t in 0..<(layout == .q4_1 ? 4 : 8) {
+            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self), toByteOffset: 32 * t, as: UInt32.self)
+        }
+    }
+
     /// Writes one source block (quantised values in weight order, raw half scale and minimum).
     private func setBlock(row r: Int, block b: Int, scale: UInt16, min: UInt16, values: [UInt8]) {
         let lane = ((r / 8) * blocksPerRow + b) * 8 + r % 8
@@ -225,13 +246,24 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// Reads one block back (inverse of `setBlock`).
     fileprivate func getBlock(row r: Int, block b: Int, values: inout [UInt8]) -> (scale: UInt16, min: UInt16) {
-        let lane = ((r / 8) * blocksPerRow + b) * 8 + r % 8
-        let q = quants!.assumingMemoryBound(to: UInt8.self)
-        for e in 0..<32 {
-            let (o, high) = position(row: r, block: b, weight: e)
-            values[e] = layout == .q4_1 ? (high ? q[o] >> 4 : q[o] & 15) : q[o]
+        let unit = (r / 8) * blocksPerRow + b
+        // The 4-byte runs setRawBlock wrote (see there), back to the values in weight order.
+        let src = UnsafeRawPointer(quants! + unit * groupBlockBytes + 4 * (r % 8))
+        values.withUnsafeMutableBufferPointer { v in
+            if layout == .q4_1 {
+                for i in 0..<16 {
+                    let byte = src.load(fromByteOffset: 32 * (i / 4) + i % 4, as: UInt8.self)
+                    v[i] = byte & 15
+                    v[i + 16] = byte >> 4
+                }
+            } else {
+                for t in 0..<8 {
+                    UnsafeMutableRawPointer(v.baseAddress! + 4 * t).storeBytes(
+                        of: src.loadUnaligned(fromByteOffset: 32 * t, as: UInt32.self), as: UInt32.self)
+                }
+            }
         }
-        return (halfScales![lane], halfMins?[lane] ?? 0)
+        return (halfScales![unit * 8 + r % 8], halfMins?[unit * 8 + r % 8] ?? 0)
     }
 
     /// Bytes held by the weights (quantised values and half scales, or dense floats).

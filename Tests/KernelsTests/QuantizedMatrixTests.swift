@@ -211,28 +211,40 @@ struct RawBlocks {
         }
     }
 
-    /// A stacked matrix gives each part's products in its own column range, on both paths.
-    @Test(arguments: ["q4_1", "q8_0"])
-    func concatenationStacksOutputs(_ kind: String) {
+    /// A stacked matrix holds each part's exact weights in its own rows and gives each part's
+    /// products in its own column range, on both paths: parts of whole row groups (copied group
+    /// by group) and parts that end inside one (placed block by block).
+    @Test(arguments: ["q4_1", "q8_0"], [[5, 3, 7], [8, 16, 8]])
+    func concatenationStacksOutputs(_ kind: String, _ rowCounts: [Int]) {
         let k = 96
-        let parts = [(5, UInt64(1)), (3, UInt64(2)), (7, UInt64(3))].map { n, seed in
-            let raw = kind == "q4_1" ? RawBlocks.q4_1(rows: n, cols: k, seed: seed) : RawBlocks.q8_0(rows: n, cols: k, seed: seed)
+        let parts = rowCounts.enumerated().map { i, n in
+            let raw = kind == "q4_1" ? RawBlocks.q4_1(rows: n, cols: k, seed: UInt64(i + 1)) : RawBlocks.q8_0(rows: n, cols: k, seed: UInt64(i + 1))
             return raw.bytes.withUnsafeBytes { p in
                 kind == "q4_1" ? QuantizedMatrix(q4_1: p.baseAddress!, rows: n, cols: k) : QuantizedMatrix(q8_0: p.baseAddress!, rows: n, cols: k)
             }
         }
         let stacked = QuantizedMatrix(concatenating: parts)
-        #expect(stacked.rows == 15 && stacked.cols == k && stacked.layout.rawValue == kind)
+        let total = rowCounts.reduce(0, +)
+        #expect(stacked.rows == total && stacked.cols == k && stacked.layout.rawValue == kind)
+        let all = FloatBuffer(count: total * k)
+        stacked.dequantizeRows(0..<total, into: all.pointer)
+        var r0 = 0
+        for p in parts {
+            let w = FloatBuffer(count: p.rows * k)
+            p.dequantizeRows(0..<p.rows, into: w.pointer)
+            #expect(Array(all.array[(r0 * k)..<((r0 + p.rows) * k)]) == w.array, "rows from \(r0)")
+            r0 += p.rows
+        }
         for M in [1, 6, 20] {
             let x = randomFloats(M * k, seed: 11)
-            let y = FloatBuffer(count: M * 15)
+            let y = FloatBuffer(count: M * total)
             stacked.multiply(x: x, rows: M, y: y.pointer, threads: 2)
             var c0 = 0
             for p in parts {
                 let yp = FloatBuffer(count: M * p.rows)
                 p.multiply(x: x, rows: M, y: yp.pointer)
                 for i in 0..<M {
-                    let got = Array(y.array[(i * 15 + c0)..<(i * 15 + c0 + p.rows)])
+                    let got = Array(y.array[(i * total + c0)..<(i * total + c0 + p.rows)])
                     let want = Array(yp.array[(i * p.rows)..<((i + 1) * p.rows)])
                     if M <= 16 {  // integer kernels: the same weights and activations in the same order
                         #expect(got == want, "M \(M) part at \(c0)")
