@@ -9,7 +9,18 @@ public enum Sentences {
         return ranges(bytes).map { String(decoding: bytes[$0.0..<$0.1], as: UTF8.self) }
     }
 
-    private static func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 }
+    /// Whether byte `b` is ASCII whitespace (space, tab, newline, carriage return).
+    public static func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 }
+
+    /// Whether byte `b` closes a quotation or bracket that may follow a sentence's end.
+    private static func isCloser(_ b: UInt8) -> Bool { b == 0x22 || b == 0x27 || b == 0x29 || b == 0x5D }
+
+    /// Whether `sentence` ends as a finished one does: `.`, `!` or `?`, perhaps before closing
+    /// quotes or brackets (a sentence cut off mid-way does not).
+    public static func isFinished(_ sentence: String) -> Bool {
+        guard let last = sentence.utf8.reversed().first(where: { !isCloser($0) }) else { return false }
+        return last == UInt8(ascii: ".") || last == UInt8(ascii: "!") || last == UInt8(ascii: "?")
+    }
 
     private static let abbreviations: Set<String> = [
         "mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "fig", "approx", "dept",
@@ -50,7 +61,7 @@ public enum Sentences {
     /// The index after any closing quotes or brackets starting at `i`.
     private static func skipClosers(_ bytes: [UInt8], _ i: Int) -> Int {
         var j = i
-        while j < bytes.count, bytes[j] == 0x22 || bytes[j] == 0x27 || bytes[j] == 0x29 || bytes[j] == 0x5D { j += 1 }
+        while j < bytes.count, isCloser(bytes[j]) { j += 1 }
         return j
     }
 

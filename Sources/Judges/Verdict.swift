@@ -167,19 +167,13 @@ public enum VerdictParser {
             rest = rest[close.upperBound...]
         }
         if items.isEmpty, let unclosed {
-            items = Sentences.split(String(unclosed)).filter(isFinished)
+            items = Sentences.split(String(unclosed)).filter(Sentences.isFinished)
         }
         if !items.isEmpty { return .statements(distinct(items)) }
         if bracketed(text).contains(where: { $0.trimmingCharacters(in: .whitespaces).uppercased() == "NO STATEMENTS" }) {
             return .statements([])
         }
         return nil
-    }
-
-    /// Whether `sentence` ends as a finished one does: `.`, `!` or `?`, perhaps before closing
-    /// quotes or brackets.
-    static func isFinished(_ sentence: String) -> Bool {
-        sentence.reversed().drop { "\"')]".contains($0) }.first.map { ".!?".contains($0) } ?? false
     }
 
     /// `items` without those that repeat an earlier one up to case and runs of whitespace.

@@ -202,21 +202,12 @@ public final class QuantizedMatrix: @unchecked Sendable {
         halfMins?.deallocate()
     }
 
-    /// Byte offset of (row, block, weight e) in `quants`, and whether it is the high nibble (Q4_1).
-    @inline(__always)
-    private func position(row r: Int, block b: Int, weight e: Int) -> (offset: Int, high: Bool) {
-        let (g, j, t) = (r / 8, r % 8, e / 4)
-        let unit = (g * blocksPerRow + b) * groupBlockBytes
-        if layout == .q4_1 { return (unit + (t % 4) * 32 + 4 * j + e % 4, t >= 4) }
-        return (unit + t * 32 + 4 * j + e % 4, false)
-    }
-
     /// Writes one ggml block's quantised bytes as they are stored in the file (Q4_1: 16 bytes,
     /// value i in the low nibble of byte i and value i + 16 in its high nibble; Q8_0: 32 bytes,
     /// value i in byte i) and its raw half scale and minimum. In the x8 layout every 4-byte run
     /// of the source lands whole: bytes 4 t ..< 4 t + 4 go to step t at 4 j (Q4_1: the low
-    /// nibbles are step t, the high nibbles step t + 4), so `setBlock`'s per-value placement
-    /// reduces to 4 (Q4_1) or 8 (Q8_0) word copies.
+    /// nibbles are step t, the high nibbles step t + 4): placing a block is 4 (Q4_1) or 8
+    /// (Q8_0) word copies.
     @inline(__always)
     private func setRawBlock(row r: Int, block b: Int, scale: UInt16, min: UInt16, bytes src: UnsafeRawPointer) {
         let unit = (r / 8) * blocksPerRow + b
@@ -228,20 +219,16 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
-    /// Writes one source block (quantised values in weight order, raw half scale and minimum).
+    /// Writes one source block (quantised values in weight order, raw half scale and minimum):
+    /// the values packed as the file stores them, then ``setRawBlock``.
     private func setBlock(row r: Int, block b: Int, scale: UInt16, min: UInt16, values: [UInt8]) {
-        let lane = ((r / 8) * blocksPerRow + b) * 8 + r % 8
-        halfScales![lane] = scale
-        halfMins?[lane] = min
-        let q = quants!.assumingMemoryBound(to: UInt8.self)
-        for e in 0..<32 {
-            let (o, high) = position(row: r, block: b, weight: e)
-            if layout == .q4_1 {
-                q[o] = high ? (q[o] & 0x0F) | (values[e] << 4) : (q[o] & 0xF0) | (values[e] & 15)
-            } else {
-                q[o] = values[e]
-            }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        if layout == .q4_1 {
+            for i in 0..<16 { bytes[i] = (values[i] & 15) | (values[i + 16] << 4) }
+        } else {
+            bytes = values
         }
+        bytes.withUnsafeBytes { setRawBlock(row: r, block: b, scale: scale, min: min, bytes: $0.baseAddress!) }
     }
 
     /// Reads one block back (inverse of `setBlock`).

@@ -153,8 +153,7 @@ public struct Sampler: Sendable {
             if u < 0 { return order[i] }
             i += 1
         }
-        if keep > order.count { extend() }
-        return order[keep - 1]
+        return order[keep - 1]  // the loop extended the order past keep if it had to
     }
 
     /// Ids of `range` in decreasing logit, ties by id (a stable sort of ascending ids).

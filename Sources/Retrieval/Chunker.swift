@@ -98,7 +98,7 @@ public struct Chunker: Sendable {
     /// Sentence units of the text, none longer than `maxTokens`.
     public func units(_ bytes: [UInt8], maxTokens: Int) -> [Unit] {
         var out: [Unit] = []
-        for (start, end) in Self.sentenceRanges(bytes) {
+        for (start, end) in Sentences.ranges(bytes) {
             let tokens = count(bytes, start, end)
             if tokens <= maxTokens {
                 out.append(Unit(byteStart: start, byteEnd: end, tokens: tokens))
@@ -143,8 +143,8 @@ public struct Chunker: Sendable {
         var i = start
         while i < end {
             var j = i
-            while j < end, Self.isSpace(bytes[j]) { j += 1 }
-            while j < end, !Self.isSpace(bytes[j]) { j += 1 }
+            while j < end, Sentences.isSpace(bytes[j]) { j += 1 }
+            while j < end, !Sentences.isSpace(bytes[j]) { j += 1 }
             words.append((i, j))
             i = j
         }
@@ -160,7 +160,7 @@ public struct Chunker: Sendable {
             if tokens > maxTokens {
                 flush()
                 var s = ws
-                while s < we, Self.isSpace(bytes[s]) { s += 1 }
+                while s < we, Sentences.isSpace(bytes[s]) { s += 1 }
                 let step = max(1, maxTokens / 4)
                 var characters = 0, pieceBegin = s, k = s
                 while k <= we {
@@ -178,7 +178,7 @@ public struct Chunker: Sendable {
             if pieceStart >= 0, pieceTokens + tokens > maxTokens { flush() }
             if pieceStart < 0 {
                 var s = ws
-                while s < we, Self.isSpace(bytes[s]) { s += 1 }
+                while s < we, Sentences.isSpace(bytes[s]) { s += 1 }
                 pieceStart = s
             }
             pieceEnd = we
@@ -187,10 +187,4 @@ public struct Chunker: Sendable {
         flush()
         return out.filter { $0.byteEnd > $0.byteStart }
     }
-
-    private static func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 }
-
-    /// Byte ranges of sentences (``Sentences/ranges(_:)``: the splitter the judges' statement
-    /// lists share).
-    public static func sentenceRanges(_ bytes: [UInt8]) -> [(Int, Int)] { Sentences.ranges(bytes) }
 }

@@ -1,6 +1,7 @@
 // ChunkerTests.swift: normalisation, sentence splitting and token windows with offsets.
 
 import Foundation
+import Formats
 import Retrieval
 import Testing
 
@@ -19,7 +20,7 @@ private let wordChunker = Chunker { text in text.split(whereSeparator: { $0 == "
     @Test func sentencesSplitOnTerminatorsAndNewlinesButNotAbbreviations() {
         let text = "Dr. Smith arrived at 3.5 p.m. on Monday. Did it work? Yes! \"Quoted end.\" Next\nline two"
         let bytes = Array(text.utf8)
-        let sentences = Chunker.sentenceRanges(bytes).map { String(decoding: bytes[$0.0..<$0.1], as: UTF8.self) }
+        let sentences = Sentences.ranges(bytes).map { String(decoding: bytes[$0.0..<$0.1], as: UTF8.self) }
         #expect(sentences == [
             "Dr. Smith arrived at 3.5 p.m. on Monday.", "Did it work?", "Yes!", "\"Quoted end.\"", "Next", "line two",
         ])
